@@ -1,0 +1,65 @@
+using System.Text.Json;
+
+namespace ManaSync.Events;
+
+/// <summary>
+/// One pushed change, as the server received it. Immutable: it is never updated or deleted, so the
+/// record view can always be rebuilt from these events ("tombstones forever").
+/// </summary>
+/// <remarks>
+/// Everything the merge needs travels in the event body (Marten's quick append does not show inline
+/// projections the event sequence), including where the change sits in commit order
+/// (<see cref="CommitTx"/>, <see cref="BatchIndex"/>) and the future limit the server applied.
+/// </remarks>
+public sealed record ChangeRecorded
+{
+    public required Guid EventId { get; init; }
+    public required int SchemaVersion { get; init; }
+    public required string UserId { get; init; }
+    public required string AppId { get; init; }
+    public required string Table { get; init; }
+    public required string RecordId { get; init; }
+    public required ChangeOp Op { get; init; }
+
+    /// <summary>Field updates exactly as pushed (original timestamps, never clamped).</summary>
+    public IReadOnlyDictionary<string, FieldChange>? Fields { get; init; }
+
+    /// <summary>Insert snapshot, verbatim.</summary>
+    public JsonElement? Data { get; init; }
+
+    /// <summary>Soft-delete time, as pushed; a delete without it is a hard delete (tombstone).</summary>
+    public DateTimeOffset? DeletedAt { get; init; }
+
+    /// <summary>The space the change was written into; null for the user's own records.</summary>
+    public string? SpaceId { get; init; }
+
+    /// <summary>Who made the change when it was not the user (e.g. an AI agent); opaque JSON.</summary>
+    public JsonElement? Actor { get; init; }
+
+    public string? ClientId { get; init; }
+
+    /// <summary>Server receive time: the stamp of inserts without timestamps and of hard deletes.</summary>
+    public required DateTimeOffset ReceivedAt { get; init; }
+
+    /// <summary>Client timestamps later than this were clamped to <see cref="ReceivedAt"/> when merged.</summary>
+    public required DateTimeOffset FutureLimit { get; init; }
+
+    /// <summary>PostgreSQL transaction id (xid8) of the push that stored this event: the cursor position.</summary>
+    public required long CommitTx { get; init; }
+
+    /// <summary>Index of the change inside its push batch: orders changes of one transaction.</summary>
+    public required int BatchIndex { get; init; }
+
+    /// <summary>SHA-256 of the change's canonical JSON: tells an idempotent retry from an eventId clash.</summary>
+    public required string PayloadHash { get; init; }
+}
+
+public enum ChangeOp
+{
+    Insert,
+    Update,
+    Delete,
+}
+
+/// <summary>A field update as it travels on the wire: the new value and the client's timestamp.</summary>
+public sealed record FieldChange(JsonElement Value, DateTimeOffset UpdatedAt);

@@ -1,0 +1,31 @@
+using System.Text.Json;
+using ManaSync.Events;
+
+namespace ManaSync.Projections.Records;
+
+/// <summary>
+/// Identifies one merged record: (scope, app, table, record). The scope is the space for records in a
+/// shared space and the user otherwise, so all members of a space merge into the same record.
+/// </summary>
+public static class RecordKey
+{
+    public const string PersonalSpacePrefix = "_personal:";
+
+    public static string ScopeOf(string userId, string? spaceId) =>
+        IsShared(spaceId, userId) ? SpaceScope(spaceId!) : UserScope(userId);
+
+    public static string UserScope(string userId) => "u:" + userId;
+
+    public static string SpaceScope(string spaceId) => "s:" + spaceId;
+
+    /// <summary>A space other than the user's own personal space.</summary>
+    public static bool IsShared(string? spaceId, string userId) =>
+        !string.IsNullOrEmpty(spaceId) && spaceId != PersonalSpacePrefix + userId;
+
+    /// <summary>A JSON array, so no character in any part can make two keys collide.</summary>
+    public static string For(string scope, string appId, string table, string recordId) =>
+        JsonSerializer.Serialize(new[] { scope, appId, table, recordId });
+
+    public static string For(ChangeRecorded change) =>
+        For(ScopeOf(change.UserId, change.SpaceId), change.AppId, change.Table, change.RecordId);
+}

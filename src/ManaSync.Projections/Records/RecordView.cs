@@ -1,0 +1,118 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using ManaSync.Events;
+
+namespace ManaSync.Projections.Records;
+
+/// <summary>
+/// The merged current state of one record: per field the winning value and who wrote it, plus the
+/// latest insert and hard delete. Merging is commutative, associative and idempotent, so any order
+/// of the same events yields the same state, and a rebuild from the events reproduces it.
+/// </summary>
+public sealed class RecordView
+{
+    public string Id { get; set; } = "";
+    public string Scope { get; set; } = "";
+    public string AppId { get; set; } = "";
+    public string TableName { get; set; } = "";
+    public string RecordId { get; set; } = "";
+    public string? SpaceId { get; set; }
+
+    public Dictionary<string, FieldState> Fields { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>The winning insert: it keeps the record alive even when its snapshot is empty.</summary>
+    public Write? Inserted { get; set; }
+
+    /// <summary>The winning hard delete.</summary>
+    public Write? Tombstone { get; set; }
+
+    /// <summary>The latest position of any winning write: pulls page by it (duplicated into a column).</summary>
+    public long PositionTx { get; set; }
+
+    public int PositionIndex { get; set; }
+
+    /// <summary>Where the record last came to life; a client whose cursor is older receives it as an insert.</summary>
+    public Position? Born { get; set; }
+
+    [JsonIgnore] public Position Position => new(PositionTx, PositionIndex);
+
+    /// <summary>Alive while some write is later than the tombstone; an exact tie goes to the tombstone.</summary>
+    [JsonIgnore] public bool IsLive => Writes().Any(IsAlive);
+
+    public bool IsAlive(Write write) => Tombstone is null || write.Stamp.UtcTicks > Tombstone.Stamp.UtcTicks;
+
+    public IEnumerable<KeyValuePair<string, FieldState>> LiveFields() =>
+        Fields.Where(entry => IsAlive(entry.Value.Write));
+
+    public static RecordView Create(ChangeRecorded change) => new()
+    {
+        Id = RecordKey.For(change),
+        Scope = RecordKey.ScopeOf(change.UserId, change.SpaceId),
+        AppId = change.AppId,
+        TableName = change.Table,
+        RecordId = change.RecordId,
+        SpaceId = RecordKey.IsShared(change.SpaceId, change.UserId) ? change.SpaceId : null,
+    };
+
+    public void Apply(ChangeRecorded change)
+    {
+        var wasLive = IsLive;
+        switch (change.Op)
+        {
+            case ChangeOp.Insert:
+                var write = Write.Of(change, InsertStamp(change));
+                if (Inserted is null || write.Beats(Inserted)) Inserted = write;
+                if (change.Data is { ValueKind: JsonValueKind.Object } data)
+                    foreach (var member in data.EnumerateObject()) Merge(member.Name, member.Value, write);
+                break;
+            case ChangeOp.Delete when change.DeletedAt is { } deletedAt:
+                Merge(FieldNames.DeletedAt, Timestamps.ToJson(deletedAt), Write.Of(change, deletedAt));
+                break;
+            case ChangeOp.Delete:
+                var tombstone = Write.Of(change, change.ReceivedAt);
+                if (Tombstone is null || tombstone.Beats(Tombstone)) Tombstone = tombstone;
+                break;
+        }
+
+        foreach (var (name, field) in change.Fields ?? new Dictionary<string, FieldChange>())
+            Merge(name, field.Value, Write.Of(change, field.UpdatedAt));
+
+        var latest = Writes().Select(w => w.Position).DefaultIfEmpty(Position.Start).Max();
+        (PositionTx, PositionIndex) = (latest.Tx, latest.Index);
+        if (!wasLive && IsLive) Born = new Position(change.CommitTx, change.BatchIndex);
+    }
+
+    /// <summary>The latest winning writes: the ones a client has to be told about.</summary>
+    public IEnumerable<Write> Writes()
+    {
+        foreach (var field in Fields.Values) yield return field.Write;
+        if (Inserted is not null) yield return Inserted;
+        if (Tombstone is not null) yield return Tombstone;
+    }
+
+    private void Merge(string name, JsonElement value, Write write)
+    {
+        if (!Fields.TryGetValue(name, out var current) || write.Beats(current.Write))
+            Fields[name] = new FieldState(value.Clone(), write);
+    }
+
+    /// <summary>An insert snapshot is stamped with its own updatedAt, else createdAt, else the receive time.</summary>
+    public static DateTimeOffset InsertStamp(ChangeRecorded change)
+    {
+        if (change.Data is { ValueKind: JsonValueKind.Object } data)
+            foreach (var name in new[] { FieldNames.UpdatedAt, FieldNames.CreatedAt })
+                if (data.TryGetProperty(name, out var stamp) && Timestamps.TryRead(stamp, out var parsed))
+                    return parsed;
+        return change.ReceivedAt;
+    }
+}
+
+public sealed record FieldState(JsonElement Value, Write Write);
+
+public static class FieldNames
+{
+    public const string DeletedAt = "deletedAt";
+    public const string UpdatedAt = "updatedAt";
+    public const string CreatedAt = "createdAt";
+    public const string SpaceId = "spaceId";
+}

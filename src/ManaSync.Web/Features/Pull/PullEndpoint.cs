@@ -1,0 +1,39 @@
+using System.Globalization;
+using ManaSync.Projections.Records;
+using ManaSync.Web.Auth;
+using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Infrastructure;
+using Marten;
+using Wolverine.Http;
+
+namespace ManaSync.Web.Features.Pull;
+
+/// <summary>GET /sync/{appId}/pull: one page of a table's changes since a cursor, compacted per record.</summary>
+public static class PullEndpoint
+{
+    [WolverineGet("/sync/{appId}/pull")]
+    public static async Task<IResult> Get(string appId, HttpContext http, IQuerySession session, CancellationToken cancellation)
+    {
+        var query = http.Request.Query;
+        if (!AppId.IsValid(appId)) return ApiError.BadRequest(AppId.Rule);
+        if (query["collection"].ToString() is not { Length: > 0 } table) return ApiError.BadRequest("collection is required.");
+        if (!Cursor.TryRead(query["since"].ToString(), out var since)) return ApiError.BadRequest("since is not a cursor this server issued.");
+        if (!TryReadLimit(query["limit"].ToString(), out var limit))
+            return ApiError.BadRequest($"limit must be a whole number from 1 to {ChangeFeed.MaxLimit}.");
+
+        var clientId = http.Request.Headers["X-Client-Id"].ToString();
+        var page = await ChangeFeed.ReadAsync(session,
+            new FeedRequest([RecordKey.UserScope(http.User.Id())], appId, table, since,
+                clientId.Length > 0 ? clientId : null, limit),
+            cancellation);
+        return Results.Json(new SyncResponse(page.Changes, [], Cursor.Encode(page.Next), page.HasMore ? true : null),
+            WireJson.Options);
+    }
+
+    private static bool TryReadLimit(string text, out int limit)
+    {
+        limit = ChangeFeed.DefaultLimit;
+        return text.Length == 0 ||
+               int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= ChangeFeed.MaxLimit;
+    }
+}

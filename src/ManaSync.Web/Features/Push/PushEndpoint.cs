@@ -1,0 +1,41 @@
+using ManaSync.Projections.Records;
+using ManaSync.Web.Auth;
+using ManaSync.Web.Configuration;
+using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Infrastructure;
+using Marten;
+using Wolverine.Http;
+
+namespace ManaSync.Web.Features.Push;
+
+/// <summary>POST /sync/{appId}: store a batch of changes atomically, answer with what others changed.</summary>
+public static class PushEndpoint
+{
+    public const int ServerChangesLimit = 1000;
+
+    [WolverinePost("/sync/{appId}")]
+    public static async Task<IResult> Post(string appId, HttpContext http, IDocumentStore store, ServerSettings settings,
+        TimeProvider time, CancellationToken cancellation)
+    {
+        if (!AppId.IsValid(appId)) return ApiError.BadRequest(AppId.Rule);
+        if (await RequestBody.ReadAsync(http.Request, cancellation) is not { } body)
+            return ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch.");
+
+        var (batch, fault) = PushValidation.Read(body, http.Request.Headers["X-Client-Id"].ToString());
+        if (fault is not null) return ApiError.BadRequest(fault.Message, fault.Index);
+        if (!Cursor.TryRead(batch!.Since, out var since)) return ApiError.BadRequest("since is not a cursor this server issued.");
+
+        var userId = http.User.Id();
+        var now = time.GetUtcNow();
+        var outcome = await PushStore.StoreAsync(store, batch,
+            commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx), cancellation);
+        if (outcome.Clash is { } clash) return ApiError.Conflict(clash.Message, clash.Index);
+
+        await using var query = store.QuerySession();
+        var page = await ChangeFeed.ReadAsync(query,
+            new FeedRequest([RecordKey.UserScope(userId)], appId, null, since, batch.ClientId, ServerChangesLimit), cancellation);
+        return Results.Json(
+            new SyncResponse(page.Changes, outcome.Conflicts, Cursor.Encode(page.Next), page.HasMore ? true : null),
+            WireJson.Options);
+    }
+}

@@ -1,0 +1,84 @@
+using ManaSync.Events;
+using ManaSync.Projections.Records;
+using Marten;
+using Npgsql;
+
+namespace ManaSync.Web.Features.Push;
+
+/// <summary>
+/// Stores a push in one transaction: every change becomes an event and is merged into its record
+/// view, or nothing is stored at all.
+/// </summary>
+public static class PushStore
+{
+    private const int Attempts = 3;
+
+    public static async Task<PushOutcome> StoreAsync(IDocumentStore store, PushBatch batch,
+        Func<long, PushContext> contextAt, CancellationToken cancellation)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StoreOnceAsync(store, batch, contextAt, cancellation);
+            }
+            catch (Exception e) when (attempt < Attempts && IsRetryable(e))
+            {
+                // A concurrent retry stored the same eventId first (or a deadlock was broken):
+                // run again, and the stored events will now be recognised.
+            }
+        }
+    }
+
+    private static async Task<PushOutcome> StoreOnceAsync(IDocumentStore store, PushBatch batch,
+        Func<long, PushContext> contextAt, CancellationToken cancellation)
+    {
+        await using var session = store.LightweightSession();
+        await session.BeginTransactionAsync(cancellation);
+
+        var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
+        var context = contextAt(commitTx);
+
+        // Writers of the same record take turns, so the view they read is the one they overwrite.
+        var keys = batch.Changes
+            .Select(change => RecordKey.For(RecordKey.ScopeOf(context.UserId, change.SpaceId), context.AppId, change.Table, change.RecordId))
+            .Distinct()
+            .ToArray();
+        await session.QueryAsync<long>(
+            "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest(?) as k order by h) as locks",
+            cancellation, [keys]);
+
+        var stored = await LoadStoredAsync(session, batch, cancellation);
+        var views = (await session.LoadManyAsync<RecordView>(cancellation, keys)).ToDictionary(view => view.Id);
+        var outcome = PushDecider.Decide(batch, context, stored, views);
+        if (outcome.Clash is not null || outcome.Events.Count == 0) return outcome;
+
+        var streamKey = context.AppId + ":" + context.UserId;
+        session.Events.Append(streamKey, outcome.Events.Select(recorded =>
+        {
+            var wrapped = session.Events.BuildEvent(recorded);
+            wrapped.Id = recorded.EventId;
+            return (object)wrapped;
+        }).ToArray());
+        await session.SaveChangesAsync(cancellation);
+        return outcome;
+    }
+
+    private static async Task<IReadOnlyDictionary<Guid, StoredEvent>> LoadStoredAsync(IDocumentSession session,
+        PushBatch batch, CancellationToken cancellation)
+    {
+        var ids = batch.Changes.Select(change => change.EventId).OfType<Guid>().ToArray();
+        if (ids.Length == 0) return new Dictionary<Guid, StoredEvent>();
+        var events = await session.Events.QueryAllRawEvents().Where(e => e.Id.IsOneOf(ids)).ToListAsync(cancellation);
+        return events.Select(e => e.Data).OfType<ChangeRecorded>()
+            .ToDictionary(e => e.EventId, e => new StoredEvent(e.EventId, e.UserId, e.PayloadHash));
+    }
+
+    private static bool IsRetryable(Exception e)
+    {
+        for (var inner = (Exception?)e; inner is not null; inner = inner.InnerException)
+            if (inner is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected })
+                return true;
+        return false;
+    }
+}

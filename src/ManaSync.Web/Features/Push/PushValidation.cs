@@ -1,0 +1,214 @@
+using System.Text.Json;
+using ManaSync.Events;
+
+namespace ManaSync.Web.Features.Push;
+
+/// <summary>
+/// Reads and checks a push body. Any fault rejects the whole batch, naming the change at fault, so a
+/// client never has half a batch stored.
+/// </summary>
+public static class PushValidation
+{
+    public const int MaxChanges = 5000;
+    public const int MaxDepth = 64;
+    public const int MaxNameLength = 1024;
+
+    /// <summary>The highest schema version this server understands (raised only by adding an upcaster).</summary>
+    public const int MaxSchemaVersion = 1;
+
+    private static readonly JsonDocumentOptions ParseOptions = new()
+    {
+        MaxDepth = MaxDepth,
+        AllowDuplicateProperties = false,
+    };
+
+    public static (PushBatch? Batch, PushFault? Fault) Read(ReadOnlyMemory<byte> body, string? headerClientId)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body, ParseOptions);
+        }
+        catch (JsonException e)
+        {
+            return Fail($"The body is not valid JSON (UTF-8, nested at most {MaxDepth} deep, no duplicate keys): {Brief(e)}");
+        }
+
+        using (document)
+        {
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) return Fail("The body must be a JSON object.");
+            foreach (var member in root.EnumerateObject().Where(member => member.Name != "changes"))
+                if (FindNul(member.Value, member.Name) is { } path) return Fail($"{path}: strings may not contain \\u0000.");
+
+            if (!OptionalString(root, "clientId", out var bodyClientId)) return Fail("clientId must be a string.");
+            if (!OptionalString(root, "since", out var since)) return Fail("since must be a string.");
+            if (!ReadSchemaVersion(root, out var batchVersion, out var versionError)) return Fail(versionError!);
+            if (!root.TryGetProperty("changes", out var changes) || changes.ValueKind != JsonValueKind.Array)
+                return Fail("changes must be an array.");
+            if (changes.GetArrayLength() > MaxChanges)
+                return Fail($"A batch may hold at most {MaxChanges} changes; split it.");
+
+            var read = new List<PushedChange>(changes.GetArrayLength());
+            var eventIds = new HashSet<Guid>();
+            var index = 0;
+            foreach (var element in changes.EnumerateArray())
+            {
+                var (change, error) = ReadChange(element, index, batchVersion);
+                if (error is not null) return Fail($"changes[{index}]: {error}", index);
+                if (change!.EventId is { } eventId && !eventIds.Add(eventId))
+                    return Fail($"changes[{index}]: eventId {eventId} appears twice in the batch.", index);
+                read.Add(change);
+                index++;
+            }
+
+            var clientId = string.IsNullOrEmpty(headerClientId) ? bodyClientId : headerClientId;
+            return (new PushBatch(string.IsNullOrEmpty(clientId) ? null : clientId, since, read), null);
+        }
+    }
+
+    private static (PushedChange?, string?) ReadChange(JsonElement change, int index, int batchVersion)
+    {
+        if (change.ValueKind != JsonValueKind.Object) return (null, "a change must be an object");
+        if (FindNul(change, "change") is { } path) return (null, $"{path}: strings may not contain \\u0000");
+
+        if (!ReadName(change, "table", out var table, out var error)) return (null, error);
+        if (!ReadName(change, "id", out var id, out error)) return (null, error);
+        if (!OptionalString(change, "op", out var opText) ||
+            opText is not ("insert" or "update" or "delete"))
+            return (null, "op must be one of insert, update, delete");
+
+        Guid? eventId = null;
+        if (!OptionalString(change, "eventId", out var eventIdText)) return (null, "eventId must be a UUID string");
+        if (eventIdText is not null)
+        {
+            if (!Guid.TryParse(eventIdText, out var parsed) || parsed == Guid.Empty)
+                return (null, "eventId must be a UUID");
+            eventId = parsed;
+        }
+
+        if (!ReadSchemaVersion(change, out var version, out error)) return (null, error);
+        if (version == 0) version = batchVersion;
+
+        var fields = (Dictionary<string, FieldChange>?)null;
+        if (Present(change, "fields") is { } fieldsElement)
+        {
+            if (fieldsElement.ValueKind != JsonValueKind.Object) return (null, "fields must be an object");
+            fields = new Dictionary<string, FieldChange>(StringComparer.Ordinal);
+            foreach (var field in fieldsElement.EnumerateObject())
+            {
+                if (field.Value.ValueKind != JsonValueKind.Object ||
+                    !field.Value.TryGetProperty("value", out var value) ||
+                    !field.Value.TryGetProperty("updatedAt", out var updatedAt) ||
+                    !Timestamps.TryRead(updatedAt, out var stamp))
+                    return (null, $"fields.{field.Name} must be {{\"value\", \"updatedAt\"}} with an RFC 3339 updatedAt");
+                fields[field.Name] = new FieldChange(value.Clone(), stamp);
+            }
+        }
+
+        var data = Present(change, "data");
+        if (data is { ValueKind: not JsonValueKind.Object }) return (null, "data must be an object");
+
+        DateTimeOffset? deletedAt = null;
+        if (Present(change, "deletedAt") is { } deletedAtElement)
+        {
+            if (!Timestamps.TryRead(deletedAtElement, out var parsed)) return (null, "deletedAt must be an RFC 3339 timestamp");
+            deletedAt = parsed;
+        }
+
+        if (!OptionalString(change, "spaceId", out var spaceId)) return (null, "spaceId must be a string");
+
+        return (new PushedChange
+        {
+            Index = index,
+            EventId = eventId,
+            SchemaVersion = version,
+            Table = table!,
+            RecordId = id!,
+            Op = opText switch { "insert" => ChangeOp.Insert, "update" => ChangeOp.Update, _ => ChangeOp.Delete },
+            Fields = fields,
+            Data = data?.Clone(),
+            DeletedAt = deletedAt,
+            SpaceId = SpaceOf(spaceId, data, fields),
+            Actor = Present(change, "actor")?.Clone(),
+            PayloadHash = CanonicalJson.Hash(change),
+        }, null);
+    }
+
+    private static string? SpaceOf(string? topLevel, JsonElement? data, Dictionary<string, FieldChange>? fields)
+    {
+        if (!string.IsNullOrEmpty(topLevel)) return topLevel;
+        if (data?.TryGetProperty("spaceId", out var fromData) == true && fromData.ValueKind == JsonValueKind.String &&
+            fromData.GetString() is { Length: > 0 } dataSpace)
+            return dataSpace;
+        if (fields?.TryGetValue("spaceId", out var fromFields) == true && fromFields.Value.ValueKind == JsonValueKind.String)
+            return fromFields.Value.GetString() is { Length: > 0 } fieldSpace ? fieldSpace : null;
+        return null;
+    }
+
+    /// <summary>Absent and 0 mean version 1; above the server's maximum is refused.</summary>
+    private static bool ReadSchemaVersion(JsonElement owner, out int version, out string? error)
+    {
+        version = 0;
+        error = null;
+        if (Present(owner, "schemaVersion") is not { } element) return true;
+        if (element.ValueKind != JsonValueKind.Number || !element.TryGetInt32(out version) || version < 0)
+            error = "schemaVersion must be a non-negative integer";
+        else if (version > MaxSchemaVersion)
+            error = $"schemaVersion {version} is newer than this server supports ({MaxSchemaVersion})";
+        else
+            return true;
+        return false;
+    }
+
+    private static bool ReadName(JsonElement owner, string name, out string? value, out string? error)
+    {
+        error = null;
+        if (!OptionalString(owner, name, out value) || string.IsNullOrEmpty(value))
+            error = $"{name} must be a non-empty string";
+        else if (value.Length > MaxNameLength)
+            error = $"{name} may be at most {MaxNameLength} characters";
+        return error is null;
+    }
+
+    /// <summary>The member, unless absent or null (clients send null for "not there").</summary>
+    private static JsonElement? Present(JsonElement owner, string name) =>
+        owner.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
+
+    private static bool OptionalString(JsonElement owner, string name, out string? value)
+    {
+        value = null;
+        if (Present(owner, name) is not { } element) return true;
+        if (element.ValueKind != JsonValueKind.String) return false;
+        value = element.GetString();
+        return true;
+    }
+
+    private static string? FindNul(JsonElement element, string path)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.String when element.GetString()!.Contains('\0'):
+                return path;
+            case JsonValueKind.Object:
+                foreach (var member in element.EnumerateObject())
+                {
+                    if (member.Name.Contains('\0')) return path;
+                    if (FindNul(member.Value, path + "." + member.Name) is { } found) return found;
+                }
+                break;
+            case JsonValueKind.Array:
+                var i = 0;
+                foreach (var item in element.EnumerateArray())
+                    if (FindNul(item, $"{path}[{i++}]") is { } found) return found;
+                break;
+        }
+        return null;
+    }
+
+    private static string Brief(JsonException e) => e.Message.Split(" Path:")[0];
+
+    private static (PushBatch?, PushFault) Fail(string message, int? index = null) => (null, new PushFault(message, index));
+}
+
+public sealed record PushFault(string Message, int? Index);

@@ -1,0 +1,60 @@
+using ManaSync.Events;
+using ManaSync.Projections.Records;
+
+namespace ManaSync.Web.Features.Sync;
+
+/// <summary>
+/// Turns a record view into the one change a client needs to catch up from its cursor: a record the
+/// client has not seen comes as an insert with its whole live state, a known record as an update with
+/// the fields changed since the cursor, a deleted one as a delete.
+/// </summary>
+public static class ChangeEmitter
+{
+    /// <returns>null when the client needs nothing: nothing changed since its cursor, or it wrote every change itself.</returns>
+    public static WireChange? Emit(RecordView view, Position since, string? excludeClientId)
+    {
+        var changed = view.Writes().Where(write => write.Position >= since).ToList();
+        if (changed.Count == 0) return null;
+        if (excludeClientId is not null && changed.All(write => write.ClientId == excludeClientId)) return null;
+
+        var fromScratch = since == Position.Start;
+        if (!view.IsLive)
+            return fromScratch ? null : Change(view, "delete", changed, fields: null, data: null);
+
+        var live = view.LiveFields().ToList();
+        if (fromScratch || view.Born >= since)
+        {
+            var data = live.ToDictionary(field => field.Key, field => field.Value.Value);
+            return Change(view, "insert", changed, Fields(live), data);
+        }
+
+        var changedFields = live.Where(field => field.Value.Write.Position >= since).ToList();
+        return changedFields.Count == 0 ? null : Change(view, "update", changed, Fields(changedFields), data: null);
+    }
+
+    private static Dictionary<string, WireField> Fields(IEnumerable<KeyValuePair<string, FieldState>> fields) =>
+        fields.ToDictionary(field => field.Key,
+            field => new WireField(field.Value.Value, Timestamps.Format(field.Value.Write.Stamp)));
+
+    private static WireChange Change(RecordView view, string op, List<Write> changed,
+        Dictionary<string, WireField>? fields, Dictionary<string, System.Text.Json.JsonElement>? data)
+    {
+        var latest = changed.MaxBy(write => write.Position)!;
+        return new WireChange
+        {
+            EventId = latest.EventId.ToString(),
+            SchemaVersion = latest.SchemaVersion,
+            Table = view.TableName,
+            Id = view.RecordId,
+            Op = op,
+            Fields = fields,
+            Data = data,
+            DeletedAt = fields is not null && fields.TryGetValue(FieldNames.DeletedAt, out var deletedAt) &&
+                        deletedAt.Value.ValueKind == System.Text.Json.JsonValueKind.String
+                ? deletedAt.Value.GetString()
+                : null,
+            SpaceId = view.SpaceId,
+            Actor = latest.Actor,
+        };
+    }
+}

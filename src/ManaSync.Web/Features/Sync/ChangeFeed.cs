@@ -1,0 +1,76 @@
+using ManaSync.Projections.Records;
+using Marten;
+
+namespace ManaSync.Web.Features.Sync;
+
+public sealed record FeedRequest(
+    IReadOnlyList<string> Scopes,
+    string AppId,
+    string? Table,
+    Since Since,
+    string? ExcludeClientId,
+    int Limit);
+
+public sealed record FeedPage(IReadOnlyList<WireChange> Changes, Position Next, bool HasMore);
+
+/// <summary>
+/// Reads the record view in commit order from a cursor, one page at a time.
+/// </summary>
+/// <remarks>
+/// A write's position is the id of the transaction that made it. Transaction ids are handed out at
+/// the start of a transaction, not at commit, so a later id can commit first. The feed therefore
+/// reads only below the commit horizon: the oldest transaction id still running anywhere
+/// (<c>pg_snapshot_xmin</c>). Everything below it has committed or rolled back, and everything that
+/// commits later has an id at or above it, so no page skips a change that commits late.
+/// </remarks>
+public static class ChangeFeed
+{
+    public const int DefaultLimit = 1000;
+    public const int MaxLimit = 5000;
+
+    public static async Task<FeedPage> ReadAsync(IQuerySession session, FeedRequest request, CancellationToken cancellation)
+    {
+        var horizon = await CommitHorizonAsync(session, cancellation);
+        var from = request.Since.From;
+
+        // Read one row more than asked, to tell a full last page from a cut one.
+        var filters = new List<string>
+        {
+            "scope = any(?)", "app_id = ?", "(position_tx, position_index) >= (?, ?)", "position_tx < ?",
+        };
+        var parameters = new List<object> { request.Scopes.ToArray(), request.AppId, from.Tx, from.Index, horizon };
+        if (request.Table is not null)
+        {
+            filters.Add("table_name = ?");
+            parameters.Add(request.Table);
+        }
+        if (request.Since.ModifiedSince is { } modifiedSince)
+        {
+            filters.Add("mt_last_modified >= ?");
+            parameters.Add(modifiedSince);
+        }
+        parameters.Add(request.Limit + 1);
+        var rows = await session.QueryAsync<RecordView>(
+            $"select data from manasync.mt_doc_recordview where {string.Join(" and ", filters)} " +
+            "order by position_tx, position_index limit ?",
+            cancellation, parameters.ToArray());
+
+        var hasMore = rows.Count > request.Limit;
+        var page = hasMore ? rows.Take(request.Limit).ToList() : rows.ToList();
+        var next = hasMore
+            ? page[^1].Position with { Index = page[^1].PositionIndex + 1 }
+            : Position.Max(from, new Position(horizon, 0));
+        var changes = page.Select(view => ChangeEmitter.Emit(view, from, request.ExcludeClientId))
+            .OfType<WireChange>()
+            .ToList();
+        return new FeedPage(changes, next, hasMore);
+    }
+
+    /// <summary>The oldest transaction id still running: every write below it is final.</summary>
+    private static async Task<long> CommitHorizonAsync(IQuerySession session, CancellationToken cancellation)
+    {
+        var horizon = await session.QueryAsync<long>(
+            "select pg_snapshot_xmin(pg_current_snapshot())::text::bigint", cancellation);
+        return horizon[0];
+    }
+}

@@ -1,0 +1,201 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Npgsql;
+
+namespace ManaSync.Web.Infrastructure;
+
+/// <summary>
+/// A PostgreSQL cluster this process starts from the machine's server binaries: the development
+/// database when DATABASE_URL is unset, and the throwaway database of tests and benchmarks.
+/// PostgreSQL refuses to run as root, so as root it runs as the unprivileged "postgres" user.
+/// </summary>
+public sealed class EmbeddedPostgres : IAsyncDisposable
+{
+    private const string SystemUser = "postgres";
+    private readonly string _binDirectory;
+    private readonly string _dataDirectory;
+    private readonly bool _deleteOnStop;
+    private bool _stopped;
+
+    private EmbeddedPostgres(string binDirectory, string dataDirectory, int port, string password, bool deleteOnStop)
+    {
+        _binDirectory = binDirectory;
+        _dataDirectory = dataDirectory;
+        _deleteOnStop = deleteOnStop;
+        Port = port;
+        ConnectionString = new NpgsqlConnectionStringBuilder
+        {
+            Host = "127.0.0.1", Port = port, Username = "postgres", Password = password, Database = "postgres",
+        }.ConnectionString;
+    }
+
+    public int Port { get; }
+
+    /// <summary>Superuser connection to the cluster's "postgres" database.</summary>
+    public string ConnectionString { get; }
+
+    /// <summary>Starts (and on first use creates) a cluster that keeps its data in <paramref name="dataDirectory"/>.</summary>
+    public static Task<EmbeddedPostgres> StartAsync(string dataDirectory) =>
+        StartAsync(dataDirectory, durable: true, deleteOnStop: false);
+
+    /// <summary>A cluster in a fresh temporary folder, deleted on stop; durability is traded for speed.</summary>
+    public static Task<EmbeddedPostgres> StartThrowawayAsync()
+    {
+        SweepAbandonedThrowaways();
+        return StartAsync(Path.Combine(Path.GetTempPath(), ThrowawayPrefix + Guid.NewGuid().ToString("N")[..12]),
+            durable: false, deleteOnStop: true);
+    }
+
+    private const string ThrowawayPrefix = "manasync-pg-";
+
+    /// <summary>
+    /// A test run that is killed leaves its throwaway cluster behind: remove those that no server
+    /// runs in (no postmaster.pid) and that nobody has touched for a while.
+    /// </summary>
+    private static void SweepAbandonedThrowaways()
+    {
+        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), ThrowawayPrefix + "*"))
+        {
+            if (File.Exists(Path.Combine(dir, "postmaster.pid")) ||
+                DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromMinutes(10))
+                continue;
+            try
+            {
+                Directory.Delete(dir, recursive: true);
+                File.Delete(dir + ".password");
+            }
+            catch (IOException)
+            {
+            }
+            catch (UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    private static async Task<EmbeddedPostgres> StartAsync(string dataDirectory, bool durable, bool deleteOnStop)
+    {
+        var bin = FindBinaries();
+        var dataDir = Path.GetFullPath(dataDirectory);
+        var passwordFile = dataDir + ".password";
+        if (!File.Exists(Path.Combine(dataDir, "PG_VERSION")))
+            await InitializeAsync(bin, dataDir, passwordFile);
+
+        var password = (await File.ReadAllTextAsync(passwordFile)).Trim();
+        var cluster = new EmbeddedPostgres(bin, dataDir, FreePort(), password, deleteOnStop);
+        await cluster.StartServerAsync(durable);
+        return cluster;
+    }
+
+    private static async Task InitializeAsync(string bin, string dataDir, string passwordFile)
+    {
+        Directory.CreateDirectory(dataDir);
+        await File.WriteAllTextAsync(passwordFile, Convert.ToHexString(RandomNumberGenerator.GetBytes(24)));
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(passwordFile, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+
+        // initdb reads the password from a file the server user can read; it is removed right after.
+        var initPasswordFile = Path.Combine(dataDir, "..", "." + Path.GetFileName(dataDir) + ".initpw");
+        File.Copy(passwordFile, initPasswordFile, overwrite: true);
+        try
+        {
+            if (Environment.IsPrivilegedProcess)
+            {
+                await RunAsync("chown", ["-R", SystemUser, dataDir, initPasswordFile], asSystemUser: false);
+            }
+            await RunAsync(Path.Combine(bin, "initdb"),
+                ["-D", dataDir, "-U", "postgres", "--auth=scram-sha-256", "--pwfile=" + initPasswordFile,
+                 "-E", "UTF8", "--locale=C", "--no-instructions"], asSystemUser: true);
+        }
+        finally
+        {
+            File.Delete(initPasswordFile);
+        }
+    }
+
+    private async Task StartServerAsync(bool durable)
+    {
+        var pgCtl = Path.Combine(_binDirectory, "pg_ctl");
+        // A cluster left running by a process that was killed would block the start: stop it first.
+        if (File.Exists(Path.Combine(_dataDirectory, "postmaster.pid")))
+            await RunAsync(pgCtl, ["-D", _dataDirectory, "-m", "immediate", "-w", "stop"], asSystemUser: true, check: false);
+
+        var options = $"-c listen_addresses=127.0.0.1 -p {Port} -c unix_socket_directories=''";
+        if (!durable) options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+        await RunAsync(pgCtl,
+            ["-D", _dataDirectory, "-l", Path.Combine(_dataDirectory, "server.log"), "-w", "-t", "60", "-o", options, "start"],
+            asSystemUser: true);
+    }
+
+    public async Task StopAsync()
+    {
+        if (_stopped) return;
+        _stopped = true;
+        // A throwaway cluster's data is deleted right after, so it need not shut down cleanly.
+        await RunAsync(Path.Combine(_binDirectory, "pg_ctl"),
+            ["-D", _dataDirectory, "-m", _deleteOnStop ? "immediate" : "fast", "-w", "stop"], asSystemUser: true, check: false);
+        if (_deleteOnStop)
+        {
+            Directory.Delete(_dataDirectory, recursive: true);
+            File.Delete(_dataDirectory + ".password");
+        }
+    }
+
+    public ValueTask DisposeAsync() => new(StopAsync());
+
+    /// <summary>Runs pg_ctl with the given arguments (e.g. to stop the server abruptly in a fault test).</summary>
+    public Task ControlAsync(params string[] arguments) =>
+        RunAsync(Path.Combine(_binDirectory, "pg_ctl"), ["-D", _dataDirectory, .. arguments], asSystemUser: true);
+
+    private static string FindBinaries()
+    {
+        var candidates = new List<string>();
+        candidates.AddRange((Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries));
+        if (Directory.Exists("/usr/lib/postgresql"))
+            candidates.AddRange(Directory.GetDirectories("/usr/lib/postgresql")
+                .OrderByDescending(dir => int.TryParse(Path.GetFileName(dir), out var major) ? major : 0)
+                .Select(dir => Path.Combine(dir, "bin")));
+        foreach (var dir in candidates)
+            if (File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "pg_ctl")))
+                return dir;
+        throw new InvalidOperationException(
+            "No PostgreSQL server binaries (initdb, pg_ctl) were found on PATH or in /usr/lib/postgresql/*/bin. " +
+            "Install them (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL to an existing PostgreSQL.");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task RunAsync(string program, string[] arguments, bool asSystemUser, bool check = true)
+    {
+        var start = new ProcessStartInfo
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        if (asSystemUser && Environment.IsPrivilegedProcess)
+        {
+            start.FileName = "runuser";
+            foreach (var argument in new[] { "-u", SystemUser, "--", program }) start.ArgumentList.Add(argument);
+        }
+        else
+        {
+            start.FileName = program;
+        }
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {program}");
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        if (check && process.ExitCode != 0)
+            throw new InvalidOperationException(
+                $"{Path.GetFileName(program)} {string.Join(' ', arguments)} failed ({process.ExitCode}): {await error}{await output}");
+    }
+}

@@ -1,0 +1,39 @@
+using JasperFx.Events;
+using JasperFx.Events.Projections;
+using ManaSync.Events;
+using ManaSync.Projections.Records;
+using Marten;
+using Weasel.Core;
+
+namespace ManaSync.Web.Infrastructure;
+
+public static class MartenSetup
+{
+    public const string Schema = "manasync";
+
+    public static void ConfigureManaSync(this StoreOptions options, string connectionString)
+    {
+        options.Connection(connectionString);
+        options.DatabaseSchemaName = Schema;
+        options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
+
+        // One stream per (app, user): "todo:alice".
+        options.Events.StreamIdentity = StreamIdentity.AsString;
+        // Client-supplied eventIds make retries idempotent; the index is the last line of defence.
+        options.Events.EnableUniqueIndexOnEventId = true;
+        options.Events.AddEventType<ChangeRecorded>();
+        options.Projections.Add<RecordViewProjection>(ProjectionLifecycle.Inline);
+
+        // The feed reads views by scope, app and table in position order (ChangeFeed).
+        options.Schema.For<RecordView>()
+            .Duplicate(view => view.Scope, notNull: true)
+            .Duplicate(view => view.AppId, notNull: true)
+            .Duplicate(view => view.TableName, notNull: true)
+            .Duplicate(view => view.PositionTx, pgType: "bigint", notNull: true)
+            .Duplicate(view => view.PositionIndex, pgType: "integer", notNull: true)
+            .Index([view => view.Scope, view => view.AppId, view => view.TableName, view => view.PositionTx, view => view.PositionIndex],
+                index => index.Name = "ix_recordview_feed_by_table")
+            .Index([view => view.Scope, view => view.AppId, view => view.PositionTx, view => view.PositionIndex],
+                index => index.Name = "ix_recordview_feed_by_app");
+    }
+}

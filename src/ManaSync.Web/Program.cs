@@ -1,0 +1,52 @@
+using JasperFx;
+using ManaSync.Web.Auth;
+using ManaSync.Web.Configuration;
+using ManaSync.Web.Features.Dev;
+using ManaSync.Web.Infrastructure;
+using Marten;
+using Wolverine;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+var builder = WebApplication.CreateBuilder(args);
+ServerSettings settings;
+try
+{
+    settings = ServerSettings.From(builder.Configuration);
+}
+catch (InvalidSettingException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+await using var database = await DatabaseSetup.ResolveAsync(settings);
+var devTokens = settings.JwksUrl is null && builder.Environment.IsDevelopment();
+
+builder.WebHost.ConfigureKestrel(kestrel =>
+{
+    kestrel.ListenAnyIP(settings.Port);
+    kestrel.Limits.MaxRequestBodySize = RequestBody.MaxBytes + 1;
+});
+builder.Services.AddSingleton(settings);
+builder.Services.AddSingleton(TimeProvider.System);
+builder.Services.AddSingleton<LiveConnections>();
+if (devTokens) builder.Services.AddSingleton<DevIssuer>();
+builder.Services.AddManaSyncAuthentication(settings, builder.Environment);
+builder.Services.AddMarten(options => options.ConfigureManaSync(database.ConnectionString))
+    .IntegrateWithWolverine()
+    .ApplyAllDatabaseChangesOnStartup();
+builder.Host.UseWolverine(options => options.ConfigureManaSync());
+builder.Services.AddWolverineHttp();
+
+var app = builder.Build();
+app.UseJsonErrors();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapWolverineEndpoints(options => options.RequireAuthorizeOnAll());
+if (devTokens) app.MapDevTokenEndpoints();
+
+return await app.RunJasperFxCommands(args);
+
+/// <summary>Visible to the integration tests' host.</summary>
+public partial class Program;

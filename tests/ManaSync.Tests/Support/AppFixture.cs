@@ -1,0 +1,70 @@
+using Alba;
+using ManaSync.Events;
+using ManaSync.Web.Auth;
+using ManaSync.Web.Features.Dev;
+using Marten;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Xunit;
+
+namespace ManaSync.Tests.Support;
+
+/// <summary>
+/// A ManaSync host (in-memory HTTP, real PostgreSQL) shared by the tests of one collection, with a
+/// database of its own. Tests call <see cref="ResetAsync"/> first, so each starts from empty data.
+/// </summary>
+public class AppFixture : IAsyncLifetime
+{
+    public IAlbaHost Host { get; private set; } = null!;
+    public string ConnectionString { get; private set; } = null!;
+    public HttpClient Client { get; private set; } = null!;
+
+    /// <summary>Extra settings for a collection's host, on top of the defaults.</summary>
+    protected virtual IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>();
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await TestCluster.CreateDatabaseAsync();
+        Host = await AlbaHost.For<Program>(builder =>
+        {
+            builder.UseEnvironment(Environments.Development);
+            builder.UseSetting("DATABASE_URL", ConnectionString);
+            foreach (var (name, value) in Settings) builder.UseSetting(name, value);
+        });
+        Client = Host.Server.CreateClient();
+    }
+
+    public async Task DisposeAsync()
+    {
+        Client.Dispose();
+        await Host.DisposeAsync();
+    }
+
+    public IDocumentStore Store => Host.Services.GetRequiredService<IDocumentStore>();
+
+    /// <summary>A real EdDSA token from the development issuer.</summary>
+    public string TokenFor(string userId) =>
+        Ed25519Tokens.Issue(Host.Services.GetRequiredService<DevIssuer>().Key, userId, TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
+
+    public SyncClient ClientFor(string userId, string? clientId = null) => new(Client, TokenFor(userId), clientId);
+
+    public async Task ResetAsync()
+    {
+        await Store.Advanced.Clean.DeleteAllEventDataAsync();
+        await Store.Advanced.Clean.DeleteAllDocumentsAsync();
+    }
+
+    public async Task<IReadOnlyList<ChangeRecorded>> StoredEventsAsync()
+    {
+        await using var session = Store.QuerySession();
+        var events = await session.Events.QueryAllRawEvents().OrderBy(e => e.Sequence).ToListAsync();
+        return events.Select(e => (ChangeRecorded)e.Data).ToList();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class SyncCollection : ICollectionFixture<AppFixture>
+{
+    public const string Name = "sync";
+}

@@ -1,0 +1,57 @@
+using System.Net;
+using ManaSync.Tests.Support;
+using Xunit;
+using static ManaSync.Tests.Support.Changes;
+
+namespace ManaSync.Tests.Sync;
+
+[Collection(SyncCollection.Name)]
+public sealed class PushPullTests(AppFixture app) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task Two_devices_of_one_user_converge()
+    {
+        var laptop = app.ClientFor("alice", "laptop");
+        var phone = app.ClientFor("alice", "phone");
+
+        await laptop.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "Buy milk", done = false, updatedAt = "2026-01-01T10:00:00.000Z" })))
+            .ContinueWith(t => t.Result.AssertStatus(HttpStatusCode.OK));
+        var (phoneInitial, phoneCursor) = await phone.PullAllAsync("todo", "tasks");
+        var insert = Assert.Single(phoneInitial);
+        Assert.Equal("insert", insert["op"]!.GetValue<string>());
+        Assert.Equal("Buy milk", insert["data"]!["title"]!.GetValue<string>());
+
+        await phone.PushAsync("todo", Batch(Update("tasks", "t1", "done", true, "2026-01-01T10:02:00.000Z")))
+            .ContinueWith(t => t.Result.AssertStatus(HttpStatusCode.OK));
+        await laptop.PushAsync("todo", Batch(Update("tasks", "t1", "title", "Buy oat milk", "2026-01-01T10:03:00.000Z")))
+            .ContinueWith(t => t.Result.AssertStatus(HttpStatusCode.OK));
+
+        var (laptopView, _) = await app.ClientFor("alice", "laptop-2").PullAllAsync("todo", "tasks");
+        var (phoneUpdates, _) = await phone.PullAllAsync("todo", "tasks", phoneCursor);
+
+        var fresh = Assert.Single(laptopView);
+        Assert.Equal("Buy oat milk", fresh["data"]!["title"]!.GetValue<string>());
+        Assert.True(fresh["data"]!["done"]!.GetValue<bool>());
+        var update = Assert.Single(phoneUpdates);
+        Assert.Equal("update", update["op"]!.GetValue<string>());
+        Assert.Equal("Buy oat milk", update["fields"]!["title"]!["value"]!.GetValue<string>());
+        Assert.Equal("2026-01-01T10:03:00.000Z", update["fields"]!["title"]!["updatedAt"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Another_user_sees_nothing()
+    {
+        (await app.ClientFor("alice").PushAsync("todo", Batch(Insert("tasks", "secret", new { title = "Alice's" }))))
+            .AssertStatus(HttpStatusCode.OK);
+
+        var bob = app.ClientFor("bob");
+        var (pulled, _) = await bob.PullAllAsync("todo", "tasks");
+        var pushReply = (await bob.PushAsync("todo", Batch())).AssertStatus(HttpStatusCode.OK);
+
+        Assert.Empty(pulled);
+        Assert.Empty(pushReply.Changes);
+    }
+}
