@@ -10,7 +10,7 @@ public static class RequestBody
     public static async Task<ReadOnlyMemory<byte>?> ReadAsync(HttpRequest request, CancellationToken cancellation)
     {
         if (request.ContentLength > MaxBytes) return null;
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 16 * 1024, MaxBytes));
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Clamp(request.ContentLength ?? 16 * 1024, 1, MaxBytes));
         while (true)
         {
             var memory = buffer.GetMemory(64 * 1024);

@@ -41,6 +41,8 @@ public sealed class SyncClient(HttpClient http, string token, string? clientId)
         }
     }
 
+    public Task<Reply> SendRawAsync(HttpMethod method, string path) => SendAsync(new HttpRequestMessage(method, path));
+
     private async Task<Reply> SendAsync(HttpRequestMessage request)
     {
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);

@@ -24,6 +24,10 @@ public static class PushValidation
 
     public static (PushBatch? Batch, PushFault? Fault) Read(ReadOnlyMemory<byte> body, string? headerClientId)
     {
+        if (body.IsEmpty) return Fail("The body is empty; send {\"changes\": [...]}.");
+        // The parser checks UTF-8 only where it reads; check all of it before any string is decoded.
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span)) return Fail("The body is not valid UTF-8.");
+
         JsonDocument document;
         try
         {

@@ -1,0 +1,149 @@
+using System.Net;
+using ManaSync.Tests.Support;
+using Xunit;
+using static ManaSync.Tests.Support.Changes;
+
+namespace ManaSync.Tests.Sync;
+
+[Collection(SyncCollection.Name)]
+public sealed class PagingTests(AppFixture app) : IAsyncLifetime
+{
+    public Task InitializeAsync() => app.ResetAsync();
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    private async Task PushRecordsAsync(SyncClient device, int count, string table = "tasks")
+    {
+        for (var start = 0; start < count; start += 500)
+        {
+            var changes = Enumerable.Range(start, Math.Min(500, count - start))
+                .Select(i => (object)Insert(table, $"r{i:D5}", new { n = i })).ToArray();
+            (await device.PushAsync("todo", Batch(changes))).AssertStatus(HttpStatusCode.OK);
+        }
+    }
+
+    [Fact]
+    public async Task Records_2500_page_exactly_once()
+    {
+        await PushRecordsAsync(app.ClientFor("alice", "writer"), 2500);
+        var reader = app.ClientFor("alice", "reader");
+
+        var pages = new List<int>();
+        var seen = new List<string>();
+        string? cursor = null;
+        bool hasMore;
+        do
+        {
+            var reply = (await reader.PullAsync("todo", "tasks", cursor)).AssertStatus(HttpStatusCode.OK);
+            pages.Add(reply.Changes.Count);
+            seen.AddRange(reply.Changes.Select(change => change["id"]!.GetValue<string>()));
+            hasMore = reply.HasMore;
+            Assert.True(cursor is null || string.CompareOrdinal(cursor, reply.Cursor) < 0, "cursors grow");
+            cursor = reply.Cursor;
+        } while (hasMore);
+
+        Assert.Equal([1000, 1000, 500], pages);
+        Assert.Equal(2500, seen.Distinct().Count());
+        Assert.Equal(2500, seen.Count);
+        Assert.Empty((await reader.PullAsync("todo", "tasks", cursor)).Changes);
+    }
+
+    [Fact]
+    public async Task The_last_page_has_no_hasMore_member_at_all()
+    {
+        await PushRecordsAsync(app.ClientFor("alice"), 3);
+
+        var reply = await app.ClientFor("alice").PullAsync("todo", "tasks");
+
+        Assert.Equal(3, reply.Changes.Count);
+        Assert.False(reply.Json.ContainsKey("hasMore"));
+    }
+
+    [Fact]
+    public async Task Limit_sets_the_page_size_up_to_5000()
+    {
+        await PushRecordsAsync(app.ClientFor("alice"), 30);
+        var reader = app.ClientFor("alice");
+
+        var page = await reader.PullAsync("todo", "tasks", limit: 10);
+
+        Assert.Equal(10, page.Changes.Count);
+        Assert.True(page.HasMore);
+        (await reader.PullAsync("todo", "tasks", limit: 5001)).AssertStatus(HttpStatusCode.BadRequest);
+        (await reader.PullAsync("todo", "tasks", limit: 0)).AssertStatus(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task Cursors_are_fixed_width_digits()
+    {
+        await PushRecordsAsync(app.ClientFor("alice"), 5);
+
+        var cursor = (await app.ClientFor("alice").PullAsync("todo", "tasks")).Cursor;
+
+        Assert.Matches("^[0-9]{30}$", cursor);
+    }
+
+    [Fact]
+    public async Task Only_the_requested_collection_is_pulled()
+    {
+        await PushRecordsAsync(app.ClientFor("alice"), 3, "tasks");
+        await PushRecordsAsync(app.ClientFor("alice"), 2, "notes");
+
+        var (notes, _) = await app.ClientFor("alice").PullAllAsync("todo", "notes");
+
+        Assert.Equal(2, notes.Count);
+        Assert.All(notes, change => Assert.Equal("notes", change["table"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task A_record_changed_many_times_comes_back_once_with_its_current_state()
+    {
+        var writer = app.ClientFor("alice", "writer");
+        (await writer.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "v0", updatedAt = "2026-01-01T00:00:00.000Z" }))))
+            .AssertStatus(HttpStatusCode.OK);
+        var (_, cursor) = await app.ClientFor("alice", "reader").PullAllAsync("todo", "tasks");
+        for (var i = 1; i <= 50; i++)
+            (await writer.PushAsync("todo", Batch(Update("tasks", "t1", "title", $"v{i}", $"2026-01-01T00:{i:D2}:00.000Z"))))
+                .AssertStatus(HttpStatusCode.OK);
+
+        var (changes, _) = await app.ClientFor("alice", "reader").PullAllAsync("todo", "tasks", cursor);
+
+        var change = Assert.Single(changes);
+        Assert.Equal("update", change["op"]!.GetValue<string>());
+        Assert.Equal("v50", change["fields"]!["title"]!["value"]!.GetValue<string>());
+        Assert.Null(change["fields"]!["n"]);
+    }
+
+    [Fact]
+    public async Task A_legacy_timestamp_cursor_is_accepted_and_an_unreadable_one_refused()
+    {
+        await PushRecordsAsync(app.ClientFor("alice"), 3);
+        var reader = app.ClientFor("alice");
+
+        var recent = await reader.PullAsync("todo", "tasks", DateTimeOffset.UtcNow.AddHours(-1).ToString("O"));
+        var future = await reader.PullAsync("todo", "tasks", DateTimeOffset.UtcNow.AddHours(1).ToString("O"));
+        var bad = await reader.PullAsync("todo", "tasks", "not-a-cursor");
+        var noCollection = await reader.SendRawAsync(HttpMethod.Get, "/sync/todo/pull");
+
+        Assert.Equal(3, recent.AssertStatus(HttpStatusCode.OK).Changes.Count);
+        Assert.Empty(future.AssertStatus(HttpStatusCode.OK).Changes);
+        Assert.Matches("^[0-9]{30}$", recent.Cursor);
+        bad.AssertStatus(HttpStatusCode.BadRequest);
+        noCollection.AssertStatus(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task Push_caps_server_changes_at_1000_and_the_cursor_leads_to_the_rest()
+    {
+        await PushRecordsAsync(app.ClientFor("alice", "other"), 1500);
+        var device = app.ClientFor("alice", "device");
+
+        var first = (await device.PushAsync("todo", Batch())).AssertStatus(HttpStatusCode.OK);
+        var second = (await device.PushAsync("todo", BatchSince(first.Cursor))).AssertStatus(HttpStatusCode.OK);
+
+        Assert.Equal(1000, first.Changes.Count);
+        Assert.True(first.HasMore);
+        Assert.Equal(500, second.Changes.Count);
+        Assert.False(second.HasMore);
+        Assert.Equal(1500, first.Changes.Concat(second.Changes).Select(c => c["id"]!.GetValue<string>()).Distinct().Count());
+    }
+}
