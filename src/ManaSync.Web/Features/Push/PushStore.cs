@@ -39,21 +39,23 @@ public static class PushStore
         var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
         var context = contextAt(commitTx);
 
-        // Writers of the same record take turns, so the view they read is the one they overwrite.
+        // Writers of the same stream or record take turns: the view a push reads is the one it
+        // overwrites, and appends to one stream do not race for its next version. One statement takes
+        // all locks in a fixed order, so two pushes cannot deadlock.
+        var streamKey = context.AppId + ":" + context.UserId;
         var keys = batch.Changes
             .Select(change => RecordKey.For(RecordKey.ScopeOf(context.UserId, change.SpaceId), context.AppId, change.Table, change.RecordId))
             .Distinct()
             .ToArray();
         await session.QueryAsync<long>(
             "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest(?) as k order by h) as locks",
-            cancellation, [keys]);
+            cancellation, [keys.Append("stream:" + streamKey).ToArray()]);
 
         var stored = await LoadStoredAsync(session, batch, cancellation);
         var views = (await session.LoadManyAsync<RecordView>(cancellation, keys)).ToDictionary(view => view.Id);
         var outcome = PushDecider.Decide(batch, context, stored, views);
         if (outcome.Clash is not null || outcome.Events.Count == 0) return outcome;
 
-        var streamKey = context.AppId + ":" + context.UserId;
         session.Events.Append(streamKey, outcome.Events.Select(recorded =>
         {
             var wrapped = session.Events.BuildEvent(recorded);
