@@ -35,11 +35,11 @@ public static partial class Timestamps
 
     public static string Format(DateTimeOffset instant)
     {
-        var utc = instant.UtcDateTime;
-        var format = utc.Ticks % TimeSpan.TicksPerMillisecond == 0
-            ? "yyyy-MM-dd'T'HH:mm:ss.fff'Z'"
-            : "yyyy-MM-dd'T'HH:mm:ss.fff" + "FFFF'Z'";
-        return utc.ToString(format, CultureInfo.InvariantCulture);
+        // All 7 fractional digits (100 ns), then trailing zeros dropped down to milliseconds.
+        var text = instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff", CultureInfo.InvariantCulture);
+        var length = text.Length;
+        while (length > text.Length - 4 && text[length - 1] == '0') length--;
+        return string.Concat(text.AsSpan(0, length), "Z");
     }
 
     public static JsonElement ToJson(DateTimeOffset instant) => JsonSerializer.SerializeToElement(Format(instant));

@@ -1,0 +1,72 @@
+using ManaSync.Web.Configuration;
+using ManaSync.Web.Infrastructure;
+using Microsoft.Extensions.Configuration;
+using Npgsql;
+using Xunit;
+
+namespace ManaSync.Tests.Merge;
+
+public sealed class ConfigurationTests
+{
+    private static ServerSettings Read(params (string Name, string Value)[] values) =>
+        ServerSettings.From(new ConfigurationBuilder()
+            .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Name, v.Value)))
+            .Build());
+
+    [Fact]
+    public void Defaults_match_the_protocol()
+    {
+        var settings = Read();
+
+        Assert.Equal(3050, settings.Port);
+        Assert.Null(settings.DatabaseUrl);
+        Assert.Equal(["http://localhost:5173", "http://localhost:5188"], settings.CorsOrigins);
+        Assert.Equal(new Uri("http://localhost:3001"), settings.ManaAuthUrl);
+        Assert.Equal("dev-service-key", settings.ManaServiceKey);
+        Assert.Equal(TimeSpan.FromMinutes(5), settings.MaxClockSkew);
+    }
+
+    [Theory]
+    [InlineData("PORT", "eighty")]
+    [InlineData("PORT", "70000")]
+    [InlineData("JWKS_URL", "not a url")]
+    [InlineData("MANA_AUTH_URL", "ftp://auth")]
+    [InlineData("MAX_CLOCK_SKEW", "soon")]
+    public void A_bad_value_stops_start_up_naming_the_variable(string name, string value)
+    {
+        var error = Assert.Throws<InvalidSettingException>(() => Read((name, value)));
+        Assert.Equal(name, error.Name);
+        Assert.Contains(name, error.Message);
+    }
+
+    [Theory]
+    [InlineData("300", 300)]
+    [InlineData("5m", 300)]
+    [InlineData("90s", 90)]
+    [InlineData("00:02:00", 120)]
+    public void Clock_skew_reads_common_duration_forms(string value, int seconds) =>
+        Assert.Equal(TimeSpan.FromSeconds(seconds), Read(("MAX_CLOCK_SKEW", value)).MaxClockSkew);
+
+    [Fact]
+    public void A_database_url_becomes_an_npgsql_connection_string()
+    {
+        var builder = new NpgsqlConnectionStringBuilder(
+            DatabaseUrl.ToConnectionString("postgres://sync%40app:p%3Ass@db.example:6543/mana?sslmode=require"));
+
+        Assert.Equal("db.example", builder.Host);
+        Assert.Equal(6543, builder.Port);
+        Assert.Equal("mana", builder.Database);
+        Assert.Equal("sync@app", builder.Username);
+        Assert.Equal("p:ss", builder.Password);
+        Assert.Equal(SslMode.Require, builder.SslMode);
+    }
+
+    [Fact]
+    public void A_keyword_connection_string_is_taken_as_it_is()
+    {
+        var builder = new NpgsqlConnectionStringBuilder(DatabaseUrl.ToConnectionString("Host=db;Port=5433;Username=u;Database=d"));
+
+        Assert.Equal("db", builder.Host);
+        Assert.Equal(5433, builder.Port);
+    }
+}
