@@ -23,19 +23,29 @@ public class AppFixture : IAsyncLifetime
     /// <summary>Extra settings for a collection's host, on top of the defaults.</summary>
     protected virtual IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>();
 
+    /// <summary>Runs before the host starts (e.g. to start services the settings point at).</summary>
+    protected virtual Task BeforeStartAsync() => Task.CompletedTask;
+
+    /// <summary>Replaces services of the host, after the application's own registrations.</summary>
+    protected virtual void ConfigureServices(IServiceCollection services)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         ConnectionString = await TestCluster.CreateDatabaseAsync();
+        await BeforeStartAsync();
         Host = await AlbaHost.For<Program>(builder =>
         {
             builder.UseEnvironment(Environments.Development);
             builder.UseSetting("DATABASE_URL", ConnectionString);
             foreach (var (name, value) in Settings) builder.UseSetting(name, value);
+            builder.ConfigureServices(ConfigureServices);
         });
         Client = Host.Server.CreateClient();
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         Client.Dispose();
         await Host.DisposeAsync();

@@ -30,15 +30,9 @@ public static class ChangeFeed
 
     public static async Task<FeedPage> ReadAsync(IQuerySession session, FeedRequest request, CancellationToken cancellation)
     {
-        var horizon = await CommitHorizonAsync(session, cancellation);
         var from = request.Since.From;
-
-        // Read one row more than asked, to tell a full last page from a cut one.
-        var filters = new List<string>
-        {
-            "scope = any(?)", "app_id = ?", "(position_tx, position_index) >= (?, ?)", "position_tx < ?",
-        };
-        var parameters = new List<object> { request.Scopes.ToArray(), request.AppId, from.Tx, from.Index, horizon };
+        var filters = new List<string> { "scope = any(?)", "app_id = ?", "(position_tx, position_index) >= (?, ?)" };
+        var parameters = new List<object> { request.Scopes.ToArray(), request.AppId, from.Tx, from.Index };
         if (request.Table is not null)
         {
             filters.Add("table_name = ?");
@@ -49,9 +43,14 @@ public static class ChangeFeed
             filters.Add("mt_last_modified >= ?");
             parameters.Add(modifiedSince);
         }
+        var where = string.Join(" and ", filters);
+        var horizon = await SettledHorizonAsync(session, where, parameters, cancellation);
+
+        // Read one row more than asked, to tell a full last page from a cut one.
+        parameters.Add(horizon);
         parameters.Add(request.Limit + 1);
         var rows = await session.QueryAsync<RecordView>(
-            $"select data from manasync.mt_doc_recordview where {string.Join(" and ", filters)} " +
+            $"select data from manasync.mt_doc_recordview where {where} and position_tx < ? " +
             "order by position_tx, position_index limit ?",
             cancellation, parameters.ToArray());
 
@@ -66,11 +65,28 @@ public static class ChangeFeed
         return new FeedPage(changes, next, hasMore);
     }
 
-    /// <summary>The oldest transaction id still running: every write below it is final.</summary>
-    private static async Task<long> CommitHorizonAsync(IQuerySession session, CancellationToken cancellation)
+    /// <summary>How long a read waits for writes that started before a committed change to finish.</summary>
+    public static readonly TimeSpan MaxSettleWait = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// The commit horizon, after waiting briefly when committed changes lie beyond it: a transaction
+    /// that started earlier and is still running holds those changes back, and a client that pulls
+    /// right after another device pushed should not miss them for that. The wait is bounded; what a
+    /// long transaction holds back comes with the next pull.
+    /// </summary>
+    private static async Task<long> SettledHorizonAsync(IQuerySession session, string where, List<object> parameters,
+        CancellationToken cancellation)
     {
-        var horizon = await session.QueryAsync<long>(
-            "select pg_snapshot_xmin(pg_current_snapshot())::text::bigint", cancellation);
-        return horizon[0];
+        var newest = (await session.QueryAsync<long>(
+            $"select coalesce(max(position_tx), 0) from manasync.mt_doc_recordview where {where}",
+            cancellation, parameters.ToArray()))[0];
+        var deadline = DateTime.UtcNow + MaxSettleWait;
+        while (true)
+        {
+            var horizon = (await session.QueryAsync<long>(
+                "select pg_snapshot_xmin(pg_current_snapshot())::text::bigint", cancellation))[0];
+            if (horizon > newest || DateTime.UtcNow >= deadline) return horizon;
+            await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
+        }
     }
 }

@@ -1,0 +1,117 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+
+namespace ManaSync.Tests.Support;
+
+/// <summary>
+/// The built server (ManaSync.Web.dll) run as its own process on a real Kestrel port, as
+/// `dotnet ManaSync.Web.dll` runs in production: for what only real sockets and processes show.
+/// </summary>
+public sealed class ServerProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ServerProcess(Process process, int port)
+    {
+        _process = process;
+        BaseAddress = new Uri($"http://127.0.0.1:{port}");
+        Client = new HttpClient { BaseAddress = BaseAddress, Timeout = TimeSpan.FromSeconds(60) };
+    }
+
+    public Uri BaseAddress { get; }
+    public HttpClient Client { get; }
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    public static async Task<ServerProcess> StartAsync(string connectionString, IReadOnlyDictionary<string, string>? settings = null)
+    {
+        var port = FreePort();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            ArgumentList = { BuiltServerDll() },
+            WorkingDirectory = Path.GetDirectoryName(BuiltServerDll())!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        start.Environment["PORT"] = port.ToString();
+        start.Environment["DATABASE_URL"] = connectionString;
+        foreach (var (name, value) in settings ?? new Dictionary<string, string>()) start.Environment[name] = value;
+
+        var server = new ServerProcess(Process.Start(start)!, port);
+        server._process.OutputDataReceived += (_, line) => server.Append(line.Data);
+        server._process.ErrorDataReceived += (_, line) => server.Append(line.Data);
+        server._process.BeginOutputReadLine();
+        server._process.BeginErrorReadLine();
+        await server.WaitUntilHealthyAsync();
+        return server;
+    }
+
+    public async Task<SyncClient> ClientForAsync(string userId, string? clientId = null)
+    {
+        using var response = await Client.PostAsync("/dev/token",
+            new StringContent(JsonSerializer.Serialize(new { sub = userId }), Encoding.UTF8, "application/json"));
+        response.EnsureSuccessStatusCode();
+        using var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return new SyncClient(Client, body.RootElement.GetProperty("token").GetString()!, clientId);
+    }
+
+    private async Task WaitUntilHealthyAsync()
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"The server exited ({_process.ExitCode}):\n{Output}");
+            try
+            {
+                using var response = await Client.GetAsync("/health");
+                if (response.StatusCode == HttpStatusCode.OK) return;
+            }
+            catch (HttpRequestException)
+            {
+            }
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"The server did not become healthy:\n{Output}");
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null) return;
+        lock (_output) _output.AppendLine(line);
+    }
+
+    /// <summary>The server next to the test assembly's configuration: src/ManaSync.Web/bin/{config}/net10.0.</summary>
+    private static string BuiltServerDll()
+    {
+        var testDirectory = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
+        var framework = Path.GetFileName(testDirectory);
+        var configuration = Path.GetFileName(Path.GetDirectoryName(testDirectory)!);
+        var root = new DirectoryInfo(testDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "ManaSync.sln"))) root = root.Parent;
+        return Path.Combine(root?.FullName ?? throw new InvalidOperationException("ManaSync.sln not found above the tests"),
+            "src", "ManaSync.Web", "bin", configuration, framework, "ManaSync.Web.dll");
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}
