@@ -114,5 +114,4 @@ public static class FieldNames
     public const string DeletedAt = "deletedAt";
     public const string UpdatedAt = "updatedAt";
     public const string CreatedAt = "createdAt";
-    public const string SpaceId = "spaceId";
 }

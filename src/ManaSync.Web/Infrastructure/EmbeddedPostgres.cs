@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using Npgsql;
 
@@ -17,6 +15,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
     private readonly string _binDirectory;
     private readonly string _dataDirectory;
     private readonly bool _deleteOnStop;
+    private readonly int _port;
     private bool _stopped;
 
     private EmbeddedPostgres(string binDirectory, string dataDirectory, int port, string password, bool deleteOnStop)
@@ -24,14 +23,12 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         _binDirectory = binDirectory;
         _dataDirectory = dataDirectory;
         _deleteOnStop = deleteOnStop;
-        Port = port;
+        _port = port;
         ConnectionString = new NpgsqlConnectionStringBuilder
         {
             Host = "127.0.0.1", Port = port, Username = "postgres", Password = password, Database = "postgres",
         }.ConnectionString;
     }
-
-    public int Port { get; }
 
     /// <summary>Superuser connection to the cluster's "postgres" database.</summary>
     public string ConnectionString { get; }
@@ -84,7 +81,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
             await InitializeAsync(bin, dataDir, passwordFile);
 
         var password = (await File.ReadAllTextAsync(passwordFile)).Trim();
-        var cluster = new EmbeddedPostgres(bin, dataDir, FreePort(), password, deleteOnStop);
+        var cluster = new EmbeddedPostgres(bin, dataDir, LoopbackPort.Free(), password, deleteOnStop);
         await cluster.StartServerAsync(durable);
         return cluster;
     }
@@ -121,7 +118,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         if (File.Exists(Path.Combine(_dataDirectory, "postmaster.pid")))
             await RunAsync(pgCtl, ["-D", _dataDirectory, "-m", "immediate", "-w", "stop"], asSystemUser: true, check: false);
 
-        var options = $"-c listen_addresses=127.0.0.1 -p {Port} -c unix_socket_directories=''";
+        var options = $"-c listen_addresses=127.0.0.1 -p {_port} -c unix_socket_directories=''";
         if (!durable) options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
         await RunAsync(pgCtl,
             ["-D", _dataDirectory, "-l", Path.Combine(_dataDirectory, "server.log"), "-w", "-t", "60", "-o", options, "start"],
@@ -144,10 +141,6 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
 
     public ValueTask DisposeAsync() => new(StopAsync());
 
-    /// <summary>Runs pg_ctl with the given arguments (e.g. to stop the server abruptly in a fault test).</summary>
-    public Task ControlAsync(params string[] arguments) =>
-        RunAsync(Path.Combine(_binDirectory, "pg_ctl"), ["-D", _dataDirectory, .. arguments], asSystemUser: true);
-
     private static string FindBinaries()
     {
         var candidates = new List<string>();
@@ -162,13 +155,6 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         throw new InvalidOperationException(
             "No PostgreSQL server binaries (initdb, pg_ctl) were found on PATH or in /usr/lib/postgresql/*/bin. " +
             "Install them (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL to an existing PostgreSQL.");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static async Task RunAsync(string program, string[] arguments, bool asSystemUser, bool check = true)

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using ManaSync.Web.Infrastructure;
 
 namespace ManaSync.Tests.Support;
 
@@ -28,7 +28,7 @@ public sealed class ServerProcess : IAsyncDisposable
 
     public static async Task<ServerProcess> StartAsync(string connectionString, IReadOnlyDictionary<string, string>? settings = null)
     {
-        var port = FreePort();
+        var port = LoopbackPort.Free();
         var start = new ProcessStartInfo("dotnet")
         {
             ArgumentList = { BuiltServerDll() },
@@ -95,13 +95,6 @@ public sealed class ServerProcess : IAsyncDisposable
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "ManaSync.sln"))) root = root.Parent;
         return Path.Combine(root?.FullName ?? throw new InvalidOperationException("ManaSync.sln not found above the tests"),
             "src", "ManaSync.Web", "bin", configuration, framework, "ManaSync.Web.dll");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public async ValueTask DisposeAsync()

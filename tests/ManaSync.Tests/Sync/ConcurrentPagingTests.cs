@@ -9,12 +9,8 @@ using static ManaSync.Tests.Support.Changes;
 namespace ManaSync.Tests.Sync;
 
 /// <summary>The cursor never skips: a reader paging while others write sees every acknowledged change once.</summary>
-[Collection(SyncCollection.Name)]
-public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
+public sealed class ConcurrentPagingTests(AppFixture app) : SyncTest(app)
 {
-    public Task InitializeAsync() => app.ResetAsync();
-    public Task DisposeAsync() => Task.CompletedTask;
-
     [Fact]
     public async Task A_paging_reader_sees_every_change_of_eight_parallel_writers_exactly_once()
     {
@@ -23,7 +19,7 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
         var seen = new List<string>();
         var writing = Task.WhenAll(Enumerable.Range(0, writers).Select(writer => Task.Run(async () =>
         {
-            var device = app.ClientFor("alice", $"writer-{writer}");
+            var device = App.ClientFor("alice", $"writer-{writer}");
             for (var batch = 0; batch < batchesPerWriter; batch++)
             {
                 var ids = Enumerable.Range(0, batchSize).Select(i => $"w{writer}-b{batch}-r{i}").ToList();
@@ -33,7 +29,7 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
             }
         })));
 
-        var reader = app.ClientFor("alice", "reader");
+        var reader = App.ClientFor("alice", "reader");
         string? cursor = null;
         while (!writing.IsCompleted)
         {
@@ -53,7 +49,7 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
     public async Task A_transaction_that_commits_after_a_later_one_is_not_skipped()
     {
         // Hold the lock of record "late", so the push that writes it takes its transaction id and then waits.
-        await using var blocker = new NpgsqlConnection(app.ConnectionString);
+        await using var blocker = new NpgsqlConnection(App.ConnectionString);
         await blocker.OpenAsync();
         await using var transaction = await blocker.BeginTransactionAsync();
         await using (var hold = new NpgsqlCommand("select pg_advisory_xact_lock(hashtextextended(@key, 0))", blocker, transaction))
@@ -62,12 +58,12 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
             await hold.ExecuteNonQueryAsync();
         }
 
-        var latePush = app.ClientFor("alice", "slow").PushAsync("todo", Batch(Insert("tasks", "late", new { n = 1 })));
+        var latePush = App.ClientFor("alice", "slow").PushAsync("todo", Batch(Insert("tasks", "late", new { n = 1 })));
         await WaitUntilWaitingOnLockAsync();
-        (await app.ClientFor("alice", "fast").PushAsync("todo", Batch(Insert("tasks", "early", new { n = 2 }))))
+        (await App.ClientFor("alice", "fast").PushAsync("todo", Batch(Insert("tasks", "early", new { n = 2 }))))
             .AssertStatus(HttpStatusCode.OK);
 
-        var reader = app.ClientFor("alice", "reader");
+        var reader = App.ClientFor("alice", "reader");
         var firstPage = (await reader.PullAsync("todo", "tasks")).AssertStatus(HttpStatusCode.OK);
         await transaction.RollbackAsync();
         (await latePush).AssertStatus(HttpStatusCode.OK);
@@ -79,7 +75,7 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
 
     private async Task WaitUntilWaitingOnLockAsync()
     {
-        await using var connection = new NpgsqlConnection(app.ConnectionString);
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
         for (var attempt = 0; attempt < 200; attempt++)
         {

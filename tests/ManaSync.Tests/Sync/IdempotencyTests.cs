@@ -5,16 +5,12 @@ using static ManaSync.Tests.Support.Changes;
 
 namespace ManaSync.Tests.Sync;
 
-[Collection(SyncCollection.Name)]
-public sealed class IdempotencyTests(AppFixture app) : IAsyncLifetime
+public sealed class IdempotencyTests(AppFixture app) : SyncTest(app)
 {
-    public Task InitializeAsync() => app.ResetAsync();
-    public Task DisposeAsync() => Task.CompletedTask;
-
     [Fact]
     public async Task A_retried_batch_is_stored_once()
     {
-        var device = app.ClientFor("alice", "phone");
+        var device = App.ClientFor("alice", "phone");
         var batch = Batch(
             Insert("tasks", "t1", new { title = "one" }, Guid.NewGuid()),
             Update("tasks", "t1", "title", "two", "2026-01-01T10:00:00.000Z", Guid.NewGuid()));
@@ -22,14 +18,14 @@ public sealed class IdempotencyTests(AppFixture app) : IAsyncLifetime
         (await device.PushAsync("todo", batch)).AssertStatus(HttpStatusCode.OK);
         (await device.PushAsync("todo", batch)).AssertStatus(HttpStatusCode.OK);
 
-        Assert.Equal(2, (await app.StoredEventsAsync()).Count);
+        Assert.Equal(2, (await App.StoredEventsAsync()).Count);
     }
 
     [Fact]
     public async Task A_retry_with_members_in_another_order_is_the_same_payload()
     {
         var eventId = Guid.NewGuid();
-        var device = app.ClientFor("alice");
+        var device = App.ClientFor("alice");
         (await device.PushAsync("todo",
                 $$$"""{"changes":[{"eventId":"{{{eventId}}}","table":"t","id":"a","op":"insert","data":{"x":1,"y":2}}]}"""))
             .AssertStatus(HttpStatusCode.OK);
@@ -38,14 +34,14 @@ public sealed class IdempotencyTests(AppFixture app) : IAsyncLifetime
                 $$$"""{"changes":[{"op":"insert","data":{"y":2,"x":1},"id":"a","table":"t","eventId":"{{{eventId}}}"}]}"""))
             .AssertStatus(HttpStatusCode.OK);
 
-        Assert.Single(await app.StoredEventsAsync());
+        Assert.Single(await App.StoredEventsAsync());
     }
 
     [Fact]
     public async Task The_same_event_id_with_another_payload_is_a_conflict_and_nothing_of_the_batch_is_stored()
     {
         var eventId = Guid.NewGuid();
-        var device = app.ClientFor("alice");
+        var device = App.ClientFor("alice");
         (await device.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "one" }, eventId)))).AssertStatus(HttpStatusCode.OK);
 
         var reply = await device.PushAsync("todo", Batch(
@@ -54,7 +50,7 @@ public sealed class IdempotencyTests(AppFixture app) : IAsyncLifetime
 
         reply.AssertStatus(HttpStatusCode.Conflict);
         Assert.Equal(1, reply.Json["index"]!.GetValue<int>());
-        Assert.Single(await app.StoredEventsAsync());
+        Assert.Single(await App.StoredEventsAsync());
     }
 
     [Fact]
@@ -63,10 +59,10 @@ public sealed class IdempotencyTests(AppFixture app) : IAsyncLifetime
         var batch = Batch(Enumerable.Range(0, 20)
             .Select(i => (object)Insert("tasks", $"t{i}", new { n = i }, Guid.NewGuid())).ToArray());
 
-        var replies = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => app.ClientFor("alice").PushAsync("todo", batch)));
+        var replies = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => App.ClientFor("alice").PushAsync("todo", batch)));
 
         Assert.All(replies, reply => reply.AssertStatus(HttpStatusCode.OK));
-        Assert.Equal(20, (await app.StoredEventsAsync()).Count);
+        Assert.Equal(20, (await App.StoredEventsAsync()).Count);
     }
 
     [Fact]
@@ -74,8 +70,8 @@ public sealed class IdempotencyTests(AppFixture app) : IAsyncLifetime
     {
         var eventId = Guid.NewGuid();
         var change = Insert("tasks", "t1", new { title = "one" }, eventId);
-        (await app.ClientFor("alice").PushAsync("todo", Batch(change))).AssertStatus(HttpStatusCode.OK);
+        (await App.ClientFor("alice").PushAsync("todo", Batch(change))).AssertStatus(HttpStatusCode.OK);
 
-        (await app.ClientFor("mallory").PushAsync("todo", Batch(change))).AssertStatus(HttpStatusCode.Conflict);
+        (await App.ClientFor("mallory").PushAsync("todo", Batch(change))).AssertStatus(HttpStatusCode.Conflict);
     }
 }

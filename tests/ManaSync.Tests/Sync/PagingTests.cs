@@ -5,12 +5,8 @@ using static ManaSync.Tests.Support.Changes;
 
 namespace ManaSync.Tests.Sync;
 
-[Collection(SyncCollection.Name)]
-public sealed class PagingTests(AppFixture app) : IAsyncLifetime
+public sealed class PagingTests(AppFixture app) : SyncTest(app)
 {
-    public Task InitializeAsync() => app.ResetAsync();
-    public Task DisposeAsync() => Task.CompletedTask;
-
     private async Task PushRecordsAsync(SyncClient device, int count, string table = "tasks")
     {
         for (var start = 0; start < count; start += 500)
@@ -24,8 +20,8 @@ public sealed class PagingTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task Records_2500_page_exactly_once()
     {
-        await PushRecordsAsync(app.ClientFor("alice", "writer"), 2500);
-        var reader = app.ClientFor("alice", "reader");
+        await PushRecordsAsync(App.ClientFor("alice", "writer"), 2500);
+        var reader = App.ClientFor("alice", "reader");
 
         var pages = new List<int>();
         var seen = new List<string>();
@@ -50,9 +46,9 @@ public sealed class PagingTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task The_last_page_has_no_hasMore_member_at_all()
     {
-        await PushRecordsAsync(app.ClientFor("alice"), 3);
+        await PushRecordsAsync(App.ClientFor("alice"), 3);
 
-        var reply = await app.ClientFor("alice").PullAsync("todo", "tasks");
+        var reply = await App.ClientFor("alice").PullAsync("todo", "tasks");
 
         Assert.Equal(3, reply.Changes.Count);
         Assert.False(reply.Json.ContainsKey("hasMore"));
@@ -61,8 +57,8 @@ public sealed class PagingTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task Limit_sets_the_page_size_up_to_5000()
     {
-        await PushRecordsAsync(app.ClientFor("alice"), 30);
-        var reader = app.ClientFor("alice");
+        await PushRecordsAsync(App.ClientFor("alice"), 30);
+        var reader = App.ClientFor("alice");
 
         var page = await reader.PullAsync("todo", "tasks", limit: 10);
 
@@ -75,9 +71,9 @@ public sealed class PagingTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task Cursors_are_fixed_width_digits()
     {
-        await PushRecordsAsync(app.ClientFor("alice"), 5);
+        await PushRecordsAsync(App.ClientFor("alice"), 5);
 
-        var cursor = (await app.ClientFor("alice").PullAsync("todo", "tasks")).Cursor;
+        var cursor = (await App.ClientFor("alice").PullAsync("todo", "tasks")).Cursor;
 
         Assert.Matches("^[0-9]{30}$", cursor);
     }
@@ -85,10 +81,10 @@ public sealed class PagingTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task Only_the_requested_collection_is_pulled()
     {
-        await PushRecordsAsync(app.ClientFor("alice"), 3, "tasks");
-        await PushRecordsAsync(app.ClientFor("alice"), 2, "notes");
+        await PushRecordsAsync(App.ClientFor("alice"), 3, "tasks");
+        await PushRecordsAsync(App.ClientFor("alice"), 2, "notes");
 
-        var (notes, _) = await app.ClientFor("alice").PullAllAsync("todo", "notes");
+        var (notes, _) = await App.ClientFor("alice").PullAllAsync("todo", "notes");
 
         Assert.Equal(2, notes.Count);
         Assert.All(notes, change => Assert.Equal("notes", change["table"]!.GetValue<string>()));
@@ -97,15 +93,15 @@ public sealed class PagingTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task A_record_changed_many_times_comes_back_once_with_its_current_state()
     {
-        var writer = app.ClientFor("alice", "writer");
+        var writer = App.ClientFor("alice", "writer");
         (await writer.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "v0", updatedAt = "2026-01-01T00:00:00.000Z" }))))
             .AssertStatus(HttpStatusCode.OK);
-        var (_, cursor) = await app.ClientFor("alice", "reader").PullAllAsync("todo", "tasks");
+        var (_, cursor) = await App.ClientFor("alice", "reader").PullAllAsync("todo", "tasks");
         for (var i = 1; i <= 50; i++)
             (await writer.PushAsync("todo", Batch(Update("tasks", "t1", "title", $"v{i}", $"2026-01-01T00:{i:D2}:00.000Z"))))
                 .AssertStatus(HttpStatusCode.OK);
 
-        var (changes, _) = await app.ClientFor("alice", "reader").PullAllAsync("todo", "tasks", cursor);
+        var (changes, _) = await App.ClientFor("alice", "reader").PullAllAsync("todo", "tasks", cursor);
 
         var change = Assert.Single(changes);
         Assert.Equal("update", change["op"]!.GetValue<string>());
@@ -116,8 +112,8 @@ public sealed class PagingTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task A_legacy_timestamp_cursor_is_accepted_and_an_unreadable_one_refused()
     {
-        await PushRecordsAsync(app.ClientFor("alice"), 3);
-        var reader = app.ClientFor("alice");
+        await PushRecordsAsync(App.ClientFor("alice"), 3);
+        var reader = App.ClientFor("alice");
 
         var recent = await reader.PullAsync("todo", "tasks", DateTimeOffset.UtcNow.AddHours(-1).ToString("O"));
         var future = await reader.PullAsync("todo", "tasks", DateTimeOffset.UtcNow.AddHours(1).ToString("O"));
@@ -134,8 +130,8 @@ public sealed class PagingTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task Push_caps_server_changes_at_1000_and_the_cursor_leads_to_the_rest()
     {
-        await PushRecordsAsync(app.ClientFor("alice", "other"), 1500);
-        var device = app.ClientFor("alice", "device");
+        await PushRecordsAsync(App.ClientFor("alice", "other"), 1500);
+        var device = App.ClientFor("alice", "device");
 
         var first = (await device.PushAsync("todo", Batch())).AssertStatus(HttpStatusCode.OK);
         var second = (await device.PushAsync("todo", BatchSince(first.Cursor))).AssertStatus(HttpStatusCode.OK);

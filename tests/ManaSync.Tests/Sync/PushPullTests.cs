@@ -5,17 +5,13 @@ using static ManaSync.Tests.Support.Changes;
 
 namespace ManaSync.Tests.Sync;
 
-[Collection(SyncCollection.Name)]
-public sealed class PushPullTests(AppFixture app) : IAsyncLifetime
+public sealed class PushPullTests(AppFixture app) : SyncTest(app)
 {
-    public Task InitializeAsync() => app.ResetAsync();
-    public Task DisposeAsync() => Task.CompletedTask;
-
     [Fact]
     public async Task Two_devices_of_one_user_converge()
     {
-        var laptop = app.ClientFor("alice", "laptop");
-        var phone = app.ClientFor("alice", "phone");
+        var laptop = App.ClientFor("alice", "laptop");
+        var phone = App.ClientFor("alice", "phone");
 
         await laptop.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "Buy milk", done = false, updatedAt = "2026-01-01T10:00:00.000Z" })))
             .ContinueWith(t => t.Result.AssertStatus(HttpStatusCode.OK));
@@ -29,7 +25,7 @@ public sealed class PushPullTests(AppFixture app) : IAsyncLifetime
         await laptop.PushAsync("todo", Batch(Update("tasks", "t1", "title", "Buy oat milk", "2026-01-01T10:03:00.000Z")))
             .ContinueWith(t => t.Result.AssertStatus(HttpStatusCode.OK));
 
-        var (laptopView, _) = await app.ClientFor("alice", "laptop-2").PullAllAsync("todo", "tasks");
+        var (laptopView, _) = await App.ClientFor("alice", "laptop-2").PullAllAsync("todo", "tasks");
         var (phoneUpdates, _) = await phone.PullAllAsync("todo", "tasks", phoneCursor);
 
         var fresh = Assert.Single(laptopView);
@@ -44,10 +40,10 @@ public sealed class PushPullTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task Another_user_sees_nothing()
     {
-        (await app.ClientFor("alice").PushAsync("todo", Batch(Insert("tasks", "secret", new { title = "Alice's" }))))
+        (await App.ClientFor("alice").PushAsync("todo", Batch(Insert("tasks", "secret", new { title = "Alice's" }))))
             .AssertStatus(HttpStatusCode.OK);
 
-        var bob = app.ClientFor("bob");
+        var bob = App.ClientFor("bob");
         var (pulled, _) = await bob.PullAllAsync("todo", "tasks");
         var pushReply = (await bob.PushAsync("todo", Batch())).AssertStatus(HttpStatusCode.OK);
 

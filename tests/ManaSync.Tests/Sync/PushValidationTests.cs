@@ -5,12 +5,8 @@ using Xunit;
 
 namespace ManaSync.Tests.Sync;
 
-[Collection(SyncCollection.Name)]
-public sealed class PushValidationTests(AppFixture app) : IAsyncLifetime
+public sealed class PushValidationTests(AppFixture app) : SyncTest(app)
 {
-    public Task InitializeAsync() => app.ResetAsync();
-    public Task DisposeAsync() => Task.CompletedTask;
-
     private const string Good = """{"table":"tasks","id":"ok","op":"insert","data":{"title":"fine"}}""";
 
     public static TheoryData<string, string, int?> BadBatches() => new()
@@ -45,24 +41,24 @@ public sealed class PushValidationTests(AppFixture app) : IAsyncLifetime
     [MemberData(nameof(BadBatches))]
     public async Task A_bad_batch_is_refused_whole_and_stores_nothing(string fault, string body, int? index)
     {
-        var reply = await app.ClientFor("alice").PushRawAsync("todo", Encoding.UTF8.GetBytes(body));
+        var reply = await App.ClientFor("alice").PushRawAsync("todo", Encoding.UTF8.GetBytes(body));
 
         reply.AssertStatus(HttpStatusCode.BadRequest);
         Assert.Equal("bad_request", reply.Json["error"]!.GetValue<string>());
         Assert.False(string.IsNullOrWhiteSpace(reply.Json["message"]!.GetValue<string>()), fault);
         Assert.Equal(index, reply.Json["index"]?.GetValue<int>());
-        Assert.Empty(await app.StoredEventsAsync());
+        Assert.Empty(await App.StoredEventsAsync());
     }
 
     [Fact]
     public async Task Nesting_deeper_than_64_is_refused()
     {
         var deep = new string('[', 70) + new string(']', 70);
-        var reply = await app.ClientFor("alice").PushRawAsync("todo",
+        var reply = await App.ClientFor("alice").PushRawAsync("todo",
             Encoding.UTF8.GetBytes($$$"""{"changes":[{"table":"t","id":"x","op":"insert","data":{"deep":{{{deep}}}}}]}"""));
 
         reply.AssertStatus(HttpStatusCode.BadRequest);
-        Assert.Empty(await app.StoredEventsAsync());
+        Assert.Empty(await App.StoredEventsAsync());
     }
 
     [Fact]
@@ -73,8 +69,8 @@ public sealed class PushValidationTests(AppFixture app) : IAsyncLifetime
         body[at] = 0xC3;
         body[at + 1] = 0x28; // 0xC3 must be followed by a continuation byte
 
-        (await app.ClientFor("alice").PushRawAsync("todo", body)).AssertStatus(HttpStatusCode.BadRequest);
-        Assert.Empty(await app.StoredEventsAsync());
+        (await App.ClientFor("alice").PushRawAsync("todo", body)).AssertStatus(HttpStatusCode.BadRequest);
+        Assert.Empty(await App.StoredEventsAsync());
     }
 
     [Fact]
@@ -82,42 +78,42 @@ public sealed class PushValidationTests(AppFixture app) : IAsyncLifetime
     {
         var changes = Enumerable.Range(0, 5001).Select(i => Changes.Insert("t", $"r{i}", new { n = i })).ToArray();
 
-        var reply = await app.ClientFor("alice").PushAsync("todo", Changes.Batch(changes));
+        var reply = await App.ClientFor("alice").PushAsync("todo", Changes.Batch(changes));
 
         reply.AssertStatus(HttpStatusCode.BadRequest);
         Assert.Contains("5000", reply.Json["message"]!.GetValue<string>());
-        Assert.Empty(await app.StoredEventsAsync());
+        Assert.Empty(await App.StoredEventsAsync());
     }
 
     [Fact]
     public async Task A_body_over_10_MiB_is_refused_with_413()
     {
         var filler = new string('x', 10 * 1024 * 1024);
-        var reply = await app.ClientFor("alice").PushRawAsync("todo",
+        var reply = await App.ClientFor("alice").PushRawAsync("todo",
             Encoding.UTF8.GetBytes($$$"""{"changes":[{"table":"t","id":"x","op":"insert","data":{"blob":"{{{filler}}}"}}]}"""));
 
         reply.AssertStatus(HttpStatusCode.RequestEntityTooLarge);
         Assert.Equal("payload_too_large", reply.Json["error"]!.GetValue<string>());
-        Assert.Empty(await app.StoredEventsAsync());
+        Assert.Empty(await App.StoredEventsAsync());
     }
 
     [Fact]
     public async Task An_invalid_app_id_is_refused()
     {
-        (await app.ClientFor("alice").PushAsync("bad app!", Changes.Batch())).AssertStatus(HttpStatusCode.BadRequest);
+        (await App.ClientFor("alice").PushAsync("bad app!", Changes.Batch())).AssertStatus(HttpStatusCode.BadRequest);
     }
 
     [Fact]
     public async Task The_server_stays_healthy_after_bad_input()
     {
         foreach (var (_, body, _) in BadBatches().Select(row => ((string)row[0], (string)row[1], (int?)row[2])))
-            await app.ClientFor("alice").PushRawAsync("todo", Encoding.UTF8.GetBytes(body));
+            await App.ClientFor("alice").PushRawAsync("todo", Encoding.UTF8.GetBytes(body));
 
-        var health = await app.Client.GetAsync("/health");
-        var good = await app.ClientFor("alice").PushRawAsync("todo", Encoding.UTF8.GetBytes($$$"""{"changes":[{{{Good}}}]}"""));
+        var health = await App.Client.GetAsync("/health");
+        var good = await App.ClientFor("alice").PushRawAsync("todo", Encoding.UTF8.GetBytes($$$"""{"changes":[{{{Good}}}]}"""));
 
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         good.AssertStatus(HttpStatusCode.OK);
-        Assert.Single(await app.StoredEventsAsync());
+        Assert.Single(await App.StoredEventsAsync());
     }
 }
