@@ -128,6 +128,21 @@ public sealed class PagingTests(AppFixture app) : SyncTest(app)
     }
 
     [Fact]
+    public async Task A_legacy_timestamp_cursor_still_learns_of_deletes()
+    {
+        var writer = App.ClientFor("alice", "writer");
+        await PushRecordsAsync(writer, 2);
+        var legacyCursor = DateTimeOffset.UtcNow.AddMinutes(-1).ToString("O");
+        (await writer.PushAsync("todo", Batch(Delete("tasks", "r00000")))).AssertStatus(HttpStatusCode.OK);
+
+        var (changes, _) = await App.ClientFor("alice", "legacy").PullAllAsync("todo", "tasks", legacyCursor);
+        var (fresh, _) = await App.ClientFor("alice", "new-device").PullAllAsync("todo", "tasks");
+
+        Assert.Equal("delete", changes.Single(change => change["id"]!.GetValue<string>() == "r00000")["op"]!.GetValue<string>());
+        Assert.Equal(["r00001"], fresh.Select(change => change["id"]!.GetValue<string>()));
+    }
+
+    [Fact]
     public async Task Push_caps_server_changes_at_1000_and_the_cursor_leads_to_the_rest()
     {
         await PushRecordsAsync(App.ClientFor("alice", "other"), 1500);

@@ -29,6 +29,8 @@ public sealed class PushValidationTests(AppFixture app) : SyncTest(app)
         { "eventId twice", """{"changes":[{"table":"t","id":"a","op":"insert","data":{},"eventId":"0b0c3f7e-9b7b-4c8e-9d55-5b1e3c9b7a11"},{"table":"t","id":"b","op":"insert","data":{},"eventId":"0b0c3f7e-9b7b-4c8e-9d55-5b1e3c9b7a11"}]}""", 1 },
         { "NUL in a value", $$$"""{"changes":[{{{Good}}},{"table":"tasks","id":"x","op":"insert","data":{"t":"a\u0000b"}}]}""", 1 },
         { "NUL in a key", """{"changes":[{"table":"tasks","id":"x","op":"insert","data":{"a\u0000":1}}]}""", 0 },
+        { "lone surrogate", """{"changes":[{"table":"tasks","id":"x","op":"insert","data":{"t":"\ud800"}}]}""", 0 },
+        { "number beyond a double", """{"changes":[{"table":"tasks","id":"x","op":"insert","data":{"n":1e400}}]}""", 0 },
         { "changes missing", """{"clientId":"c"}""", null },
         { "changes not an array", """{"changes":{}}""", null },
         { "body not an object", """[1,2,3]""", null },

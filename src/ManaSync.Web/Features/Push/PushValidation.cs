@@ -43,7 +43,7 @@ public static class PushValidation
             var root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object) return Fail("The body must be a JSON object.");
             foreach (var member in root.EnumerateObject().Where(member => member.Name != "changes"))
-                if (FindNul(member.Value, member.Name) is { } path) return Fail($"{path}: strings may not contain \\u0000.");
+                if (FindUnstorable(member.Value, member.Name) is { } unstorable) return Fail(unstorable);
 
             if (!OptionalString(root, "clientId", out var bodyClientId)) return Fail("clientId must be a string.");
             if (!OptionalString(root, "since", out var since)) return Fail("since must be a string.");
@@ -74,7 +74,7 @@ public static class PushValidation
     private static (PushedChange?, string?) ReadChange(JsonElement change, int index, int batchVersion)
     {
         if (change.ValueKind != JsonValueKind.Object) return (null, "a change must be an object");
-        if (FindNul(change, "change") is { } path) return (null, $"{path}: strings may not contain \\u0000");
+        if (FindUnstorable(change, "change") is { } unstorable) return (null, unstorable);
 
         if (!ReadName(change, "table", out var table, out var error)) return (null, error);
         if (!ReadName(change, "id", out var id, out error)) return (null, error);
@@ -188,26 +188,59 @@ public static class PushValidation
         return true;
     }
 
-    private static string? FindNul(JsonElement element, string path)
+    /// <summary>
+    /// The first value PostgreSQL's jsonb (and a JavaScript client) cannot hold: a string with \u0000
+    /// or a lone surrogate, or a number no 64-bit float can represent.
+    /// </summary>
+    private static string? FindUnstorable(JsonElement element, string path)
     {
         switch (element.ValueKind)
         {
-            case JsonValueKind.String when element.GetString()!.Contains('\0'):
-                return path;
+            case JsonValueKind.String when !Decodes(element.GetString, out var text) || !IsStorable(text):
+                return $"{path}: strings may not contain \\u0000 or unpaired surrogates";
+            case JsonValueKind.Number when !element.TryGetDouble(out var number) || !double.IsFinite(number):
+                return $"{path}: numbers must fit a 64-bit float";
             case JsonValueKind.Object:
                 foreach (var member in element.EnumerateObject())
                 {
-                    if (member.Name.Contains('\0')) return path;
-                    if (FindNul(member.Value, path + "." + member.Name) is { } found) return found;
+                    if (!Decodes(() => member.Name, out var name) || !IsStorable(name)) return $"{path}: member names may not contain \\u0000 or unpaired surrogates";
+                    if (FindUnstorable(member.Value, path + "." + name) is { } found) return found;
                 }
                 break;
             case JsonValueKind.Array:
                 var i = 0;
                 foreach (var item in element.EnumerateArray())
-                    if (FindNul(item, $"{path}[{i++}]") is { } found) return found;
+                    if (FindUnstorable(item, $"{path}[{i++}]") is { } found) return found;
                 break;
         }
         return null;
+    }
+
+    /// <summary>The parser refuses, on decoding, escapes that are not valid UTF-16 (a lone \\ud800).</summary>
+    private static bool Decodes(Func<string?> decode, out string text)
+    {
+        try
+        {
+            text = decode() ?? "";
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            text = "";
+            return false;
+        }
+    }
+
+    private static bool IsStorable(string text)
+    {
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (c == '\0') return false;
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1])) i++;
+            else if (char.IsSurrogate(c)) return false;
+        }
+        return true;
     }
 
     private static string Brief(JsonException e) => e.Message.Split(" Path:")[0];

@@ -11,24 +11,25 @@ namespace ManaSync.Web.Features.Sync;
 public static class ChangeEmitter
 {
     /// <returns>null when the client needs nothing: nothing changed since its cursor, or it wrote every change itself.</returns>
-    public static WireChange? Emit(RecordView view, Position since, string? excludeClientId)
+    public static WireChange? Emit(RecordView view, Since since, string? excludeClientId)
     {
-        var changed = view.Writes().Where(write => write.Position >= since).ToList();
+        var changed = view.Writes().Where(write => write.Position >= since.From).ToList();
         if (changed.Count == 0) return null;
         if (excludeClientId is not null && changed.All(write => write.ClientId == excludeClientId)) return null;
 
-        var fromScratch = since == Position.Start;
+        // A client reading from the very beginning holds nothing yet: deletes mean nothing to it.
+        var fromScratch = since == Since.Beginning;
         if (!view.IsLive)
             return fromScratch ? null : Change(view, "delete", changed, fields: null, data: null);
 
         var live = view.LiveFields().ToList();
-        if (fromScratch || view.Born >= since)
+        if (fromScratch || view.Born >= since.From)
         {
             var data = live.ToDictionary(field => field.Key, field => field.Value.Value);
             return Change(view, "insert", changed, Fields(live), data);
         }
 
-        var changedFields = live.Where(field => field.Value.Write.Position >= since).ToList();
+        var changedFields = live.Where(field => field.Value.Write.Position >= since.From).ToList();
         return changedFields.Count == 0 ? null : Change(view, "update", changed, Fields(changedFields), data: null);
     }
 

@@ -59,7 +59,7 @@ public static class ChangeFeed
         var next = hasMore
             ? page[^1].Position with { Index = page[^1].PositionIndex + 1 }
             : Position.Max(from, new Position(horizon, 0));
-        var changes = page.Select(view => ChangeEmitter.Emit(view, from, request.ExcludeClientId))
+        var changes = page.Select(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId))
             .OfType<WireChange>()
             .ToList();
         return new FeedPage(changes, next, hasMore);
