@@ -10,18 +10,19 @@ using Wolverine.Marten;
 
 var builder = WebApplication.CreateBuilder(args);
 ServerSettings settings;
+DatabaseSetup database;
 try
 {
-    settings = ServerSettings.From(builder.Configuration);
+    settings = ServerSettings.From(builder.Configuration, builder.Environment);
+    database = await DatabaseSetup.ResolveAsync(settings);
 }
-catch (InvalidSettingException e)
+catch (Exception e) when (e is InvalidSettingException or EmbeddedPostgresException)
 {
     Console.Error.WriteLine(e.Message);
     return 2;
 }
 
-await using var database = await DatabaseSetup.ResolveAsync(settings);
-var devTokens = settings.JwksUrl is null && builder.Environment.IsDevelopment();
+await using var _ = database;
 
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
@@ -31,8 +32,8 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 builder.Services.AddSingleton(settings);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<LiveConnections>();
-if (devTokens) builder.Services.AddSingleton<DevIssuer>();
-builder.Services.AddManaSyncAuthentication(settings, builder.Environment);
+if (settings.IssuesDevTokens) builder.Services.AddSingleton<DevIssuer>();
+builder.Services.AddManaSyncAuthentication(settings);
 builder.Services.AddMarten(options => options.ConfigureManaSync(database.ConnectionString))
     .IntegrateWithWolverine()
     .ApplyAllDatabaseChangesOnStartup();
@@ -44,7 +45,7 @@ app.UseJsonErrors();
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapWolverineEndpoints(options => options.RequireAuthorizeOnAll());
-if (devTokens) app.MapDevTokenEndpoints();
+if (settings.IssuesDevTokens) app.MapDevTokenEndpoints();
 
 return await app.RunJasperFxCommands(args);
 

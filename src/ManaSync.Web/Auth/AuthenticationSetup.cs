@@ -15,12 +15,8 @@ public static class AuthenticationSetup
     /// Bearer authentication for EdDSA (Ed25519) tokens only. The library defaults are tightened: one
     /// algorithm, the key named by kid and no other, 30 s clock skew, and sub must be present.
     /// </summary>
-    public static IServiceCollection AddManaSyncAuthentication(this IServiceCollection services, ServerSettings settings,
-        IHostEnvironment environment)
+    public static IServiceCollection AddManaSyncAuthentication(this IServiceCollection services, ServerSettings settings)
     {
-        if (settings.JwksUrl is null && !environment.IsDevelopment())
-            throw new InvalidSettingException("JWKS_URL", "", "required outside the Development environment");
-
         services.AddHttpClient(nameof(SigningKeys), client => client.Timeout = TimeSpan.FromSeconds(5));
         services.AddSingleton<SigningKeys>();
         services.AddAuthorization();

@@ -23,10 +23,13 @@ public sealed record ServerSettings
     /// <summary>Where the embedded development database keeps its files when DATABASE_URL is unset.</summary>
     public string? DataDirectory { get; init; }
 
-    public static ServerSettings From(IConfiguration config)
+    /// <summary>No JWKS_URL: the server issues its own tokens (allowed in Development only).</summary>
+    public bool IssuesDevTokens => JwksUrl is null;
+
+    public static ServerSettings From(IConfiguration config, IHostEnvironment environment)
     {
         var defaults = new ServerSettings();
-        return new ServerSettings
+        var settings = new ServerSettings
         {
             Port = ReadValue(config, "PORT", ParsePort) ?? defaults.Port,
             DatabaseUrl = Text(config, "DATABASE_URL"),
@@ -42,6 +45,9 @@ public sealed record ServerSettings
             MaxClockSkew = ReadValue(config, "MAX_CLOCK_SKEW", ParseDuration) ?? defaults.MaxClockSkew,
             DataDirectory = Text(config, "MANA_DATA_DIR"),
         };
+        if (settings.IssuesDevTokens && !environment.IsDevelopment())
+            throw new InvalidSettingException("JWKS_URL", "", "required outside the Development environment");
+        return settings;
     }
 
     private static string? Text(IConfiguration config, string name) =>
@@ -94,7 +100,9 @@ public sealed record ServerSettings
 }
 
 public sealed class InvalidSettingException(string name, string value, string reason)
-    : Exception($"Invalid value for environment variable {name} ('{value}'): {reason}.")
+    : Exception(value.Length == 0
+        ? $"Environment variable {name} is not set: it is {reason}."
+        : $"Invalid value for environment variable {name} ('{value}'): {reason}.")
 {
     public string Name { get; } = name;
 }

@@ -141,6 +141,12 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
 
     public ValueTask DisposeAsync() => new(StopAsync());
 
+    private static string? FindProgram(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
+        .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
+        .Select(dir => Path.Combine(dir, name))
+        .FirstOrDefault(File.Exists);
+
     private static string FindBinaries()
     {
         var candidates = new List<string>();
@@ -152,7 +158,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         foreach (var dir in candidates)
             if (File.Exists(Path.Combine(dir, "initdb")) && File.Exists(Path.Combine(dir, "pg_ctl")))
                 return dir;
-        throw new InvalidOperationException(
+        throw new EmbeddedPostgresException(
             "No PostgreSQL server binaries (initdb, pg_ctl) were found on PATH or in /usr/lib/postgresql/*/bin. " +
             "Install them (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL to an existing PostgreSQL.");
     }
@@ -167,7 +173,9 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         };
         if (asSystemUser && Environment.IsPrivilegedProcess)
         {
-            start.FileName = "runuser";
+            start.FileName = FindProgram("runuser") ?? throw new EmbeddedPostgresException(
+                "PostgreSQL refuses to run as root and 'runuser' (util-linux) was not found to run it as the postgres user. " +
+                "Run the server as an ordinary user or set DATABASE_URL.");
             foreach (var argument in new[] { "-u", SystemUser, "--", program }) start.ArgumentList.Add(argument);
         }
         else
@@ -176,12 +184,24 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         }
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
 
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {program}");
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new EmbeddedPostgresException($"Could not start {program}");
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            throw new EmbeddedPostgresException($"Could not start {start.FileName}: {e.Message}");
+        }
+        using var _ = process;
         var output = process.StandardOutput.ReadToEndAsync();
         var error = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
         if (check && process.ExitCode != 0)
-            throw new InvalidOperationException(
+            throw new EmbeddedPostgresException(
                 $"{Path.GetFileName(program)} {string.Join(' ', arguments)} failed ({process.ExitCode}): {await error}{await output}");
     }
 }
+
+/// <summary>The embedded cluster could not be created or started; the message says why.</summary>
+public sealed class EmbeddedPostgresException(string message) : Exception(message);

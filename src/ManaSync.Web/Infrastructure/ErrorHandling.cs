@@ -16,6 +16,10 @@ public static class ErrorHandling
                 BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge } =>
                     ApiError.PayloadTooLarge("The body is too large."),
                 BadHttpRequestException bad => new ApiError("bad_request", "The request could not be read.").ToResult(bad.StatusCode),
+                // The database is unreachable: a 503 tells clients to retry later.
+                Npgsql.NpgsqlException { IsTransient: true } or TimeoutException =>
+                    new ApiError("unavailable", "The database is unavailable; retry shortly.")
+                        .ToResult(StatusCodes.Status503ServiceUnavailable),
                 OperationCanceledException when context.RequestAborted.IsCancellationRequested =>
                     new ApiError("cancelled", "The request was cancelled.").ToResult(StatusCodes.Status499ClientClosedRequest),
                 _ => new ApiError("internal", "The server failed to handle the request; it has been logged.")

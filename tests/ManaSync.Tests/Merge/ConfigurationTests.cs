@@ -1,6 +1,8 @@
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Infrastructure;
 using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Hosting.Internal;
 using Npgsql;
 using Xunit;
 
@@ -9,9 +11,22 @@ namespace ManaSync.Tests.Merge;
 public sealed class ConfigurationTests
 {
     private static ServerSettings Read(params (string Name, string Value)[] values) =>
+        ReadIn(Environments.Development, values);
+
+    private static ServerSettings ReadIn(string environment, params (string Name, string Value)[] values) =>
         ServerSettings.From(new ConfigurationBuilder()
             .AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Name, v.Value)))
-            .Build());
+            .Build(), new HostingEnvironment { EnvironmentName = environment });
+
+    [Fact]
+    public void Outside_development_a_jwks_url_is_required()
+    {
+        var error = Assert.Throws<InvalidSettingException>(() => ReadIn(Environments.Production));
+
+        Assert.Equal("JWKS_URL", error.Name);
+        Assert.False(ReadIn(Environments.Production, ("JWKS_URL", "https://auth.example/jwks")).IssuesDevTokens);
+        Assert.True(Read().IssuesDevTokens);
+    }
 
     [Fact]
     public void Defaults_match_the_protocol()
