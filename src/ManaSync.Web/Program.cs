@@ -2,8 +2,10 @@ using JasperFx;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Dev;
+using ManaSync.Web.Features.Live;
 using ManaSync.Web.Infrastructure;
 using Marten;
+using Npgsql;
 using Wolverine;
 using Wolverine.Http;
 using Wolverine.Marten;
@@ -22,7 +24,8 @@ catch (Exception e) when (e is InvalidSettingException or EmbeddedPostgresExcept
     return 2;
 }
 
-await using var _ = database;
+// Stops the embedded cluster (if any) when the host ends.
+await using var databaseLifetime = database;
 
 builder.WebHost.ConfigureKestrel(kestrel =>
 {
@@ -32,6 +35,10 @@ builder.WebHost.ConfigureKestrel(kestrel =>
 builder.Services.AddSingleton(settings);
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<LiveConnections>();
+builder.Services.AddSingleton<LiveHub>();
+builder.Services.AddSingleton<TokenValidator>();
+builder.Services.AddSingleton(NpgsqlDataSource.Create(database.ConnectionString));
+builder.Services.AddHostedService<ChangeListener>();
 if (settings.IssuesDevTokens) builder.Services.AddSingleton<DevIssuer>();
 builder.Services.AddManaSyncAuthentication(settings);
 builder.Services.AddMarten(options => options.ConfigureManaSync(database.ConnectionString))
@@ -42,6 +49,7 @@ builder.Services.AddWolverineHttp();
 
 var app = builder.Build();
 app.UseJsonErrors();
+app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapWolverineEndpoints(options => options.RequireAuthorizeOnAll());

@@ -60,7 +60,7 @@ public static class AuthenticationSetup
             },
             OnTokenValidated = context =>
             {
-                if (string.IsNullOrEmpty(context.Principal?.FindFirst(CurrentUser.SubjectClaim)?.Value))
+                if (context.Principal is null || !CurrentUser.HasSubject(context.Principal))
                     context.Fail("The token has no subject (sub).");
                 return Task.CompletedTask;
             },
@@ -78,7 +78,7 @@ public static class AuthenticationSetup
         };
     }
 
-    private static string? KeyIdOf(string token)
+    public static string? KeyIdOf(string token)
     {
         try
         {

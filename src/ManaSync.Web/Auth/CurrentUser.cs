@@ -6,6 +6,13 @@ public static class CurrentUser
 {
     public const string SubjectClaim = "sub";
 
+    public static bool HasSubject(ClaimsPrincipal principal) =>
+        !string.IsNullOrEmpty(principal.FindFirst(SubjectClaim)?.Value);
+
+    /// <summary>When the caller's token expires (its exp claim), if it says.</summary>
+    public static DateTimeOffset? ExpiresAt(this ClaimsPrincipal principal) =>
+        long.TryParse(principal.FindFirst("exp")?.Value, out var seconds) ? DateTimeOffset.FromUnixTimeSeconds(seconds) : null;
+
     /// <summary>The caller's user id (the token's sub); authentication guarantees it is present.</summary>
     public static string Id(this ClaimsPrincipal principal) =>
         principal.FindFirst(SubjectClaim)?.Value is { Length: > 0 } id

@@ -20,6 +20,9 @@ public sealed record ServerSettings
     public IReadOnlySet<string> BillingExemptApps { get; init; } = new HashSet<string>();
     public TimeSpan MaxClockSkew { get; init; } = TimeSpan.FromMinutes(5);
 
+    /// <summary>How often an idle SSE stream sends a heartbeat event.</summary>
+    public TimeSpan SseHeartbeat { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Where the embedded development database keeps its files when DATABASE_URL is unset.</summary>
     public string? DataDirectory { get; init; }
 
@@ -43,6 +46,9 @@ public sealed record ServerSettings
             BillingExemptApps = Read(config, "BILLING_EXEMPT_APPS", s => (IReadOnlySet<string>)SplitList(s).ToHashSet())
                                 ?? defaults.BillingExemptApps,
             MaxClockSkew = ReadValue(config, "MAX_CLOCK_SKEW", ParseDuration) ?? defaults.MaxClockSkew,
+            SseHeartbeat = ReadValue(config, "SSE_HEARTBEAT", ParseDuration) is { } heartbeat && heartbeat > TimeSpan.Zero
+                ? heartbeat
+                : defaults.SseHeartbeat,
             DataDirectory = Text(config, "MANA_DATA_DIR"),
         };
         if (settings.IssuesDevTokens && !environment.IsDevelopment())

@@ -51,6 +51,8 @@ public sealed class ServerProcess : IAsyncDisposable
         return server;
     }
 
+    public SyncClient ClientWithToken(string token, string? clientId = null) => new(Client, token, clientId);
+
     public async Task<SyncClient> ClientForAsync(string userId, string? clientId = null)
     {
         using var response = await Client.PostAsync("/dev/token",

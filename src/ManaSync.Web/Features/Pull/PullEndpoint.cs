@@ -23,7 +23,7 @@ public static class PullEndpoint
 
         var clientId = http.Request.Headers["X-Client-Id"].ToString();
         var page = await ChangeFeed.ReadAsync(session,
-            new FeedRequest([RecordKey.UserScope(http.User.Id())], appId, table, since,
+            new FeedRequest([RecordKey.UserScope(http.User.Id())], appId, [table], since,
                 clientId.Length > 0 ? clientId : null, limit),
             cancellation);
         return Results.Json(new SyncResponse(page.Changes, [], Cursor.Encode(page.Next), page.HasMore ? true : null),

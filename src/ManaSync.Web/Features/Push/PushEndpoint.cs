@@ -1,6 +1,7 @@
 using ManaSync.Projections.Records;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
+using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
 using Marten;
@@ -13,29 +14,39 @@ public static class PushEndpoint
 {
     public const int ServerChangesLimit = 1000;
 
+    /// <returns>The response, and (when anything was stored) the commit for live subscribers on every node.</returns>
     [WolverinePost("/sync/{appId}")]
-    public static async Task<IResult> Post(string appId, HttpContext http, IDocumentStore store, ServerSettings settings,
+    public static async Task<(IResult, ChangesCommitted?)> Post(string appId, HttpContext http, IDocumentStore store, ServerSettings settings,
         TimeProvider time, CancellationToken cancellation)
     {
-        if (!AppId.IsValid(appId)) return ApiError.BadRequest(AppId.Rule);
+        if (!AppId.IsValid(appId)) return (ApiError.BadRequest(AppId.Rule), null);
         if (await RequestBody.ReadAsync(http.Request, cancellation) is not { } body)
-            return ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch.");
+            return (ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch."), null);
 
         var (batch, fault) = PushValidation.Read(body, http.Request.Headers["X-Client-Id"].ToString());
-        if (fault is not null) return ApiError.BadRequest(fault.Message, fault.Index);
-        if (!Cursor.TryRead(batch!.Since, out var since)) return ApiError.BadRequest("since is not a cursor this server issued.");
+        if (fault is not null) return (ApiError.BadRequest(fault.Message, fault.Index), null);
+        if (!Cursor.TryRead(batch!.Since, out var since))
+            return (ApiError.BadRequest("since is not a cursor this server issued."), null);
 
         var userId = http.User.Id();
         var now = time.GetUtcNow();
         var outcome = await PushStore.StoreAsync(store, batch,
             commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx), cancellation);
-        if (outcome.Clash is { } clash) return ApiError.Conflict(clash.Message, clash.Index);
+        if (outcome.Clash is { } clash) return (ApiError.Conflict(clash.Message, clash.Index), null);
 
         await using var query = store.QuerySession();
         var page = await ChangeFeed.ReadAsync(query,
             new FeedRequest([RecordKey.UserScope(userId)], appId, null, since, batch.ClientId, ServerChangesLimit), cancellation);
-        return Results.Json(
+        var response = Results.Json(
             new SyncResponse(page.Changes, outcome.Conflicts, Cursor.Encode(page.Next), page.HasMore ? true : null),
             WireJson.Options);
+        return (response, Committed(userId, appId, outcome));
     }
+
+    private static ChangesCommitted? Committed(string userId, string appId, PushOutcome outcome) =>
+        outcome.Events.Count == 0
+            ? null
+            : new ChangesCommitted(userId, appId,
+                outcome.Events.Select(e => RecordKey.ScopeOf(e.UserId, e.SpaceId)).Distinct().ToList(),
+                outcome.Events.Select(e => e.Table).Distinct().ToList());
 }

@@ -3,15 +3,22 @@ using Marten;
 
 namespace ManaSync.Web.Features.Sync;
 
+/// <param name="Tables">The tables to read; null for every table of the app.</param>
 public sealed record FeedRequest(
     IReadOnlyList<string> Scopes,
     string AppId,
-    string? Table,
+    IReadOnlyList<string>? Tables,
     Since Since,
     string? ExcludeClientId,
     int Limit);
 
-public sealed record FeedPage(IReadOnlyList<WireChange> Changes, Position Next, bool HasMore);
+/// <param name="After">The cursor just after this change: resuming there neither repeats nor skips it.</param>
+public sealed record FeedEntry(WireChange Change, Position After);
+
+public sealed record FeedPage(IReadOnlyList<FeedEntry> Entries, Position Next, bool HasMore)
+{
+    public IReadOnlyList<WireChange> Changes => Entries.Select(entry => entry.Change).ToList();
+}
 
 /// <summary>
 /// Reads the record view in commit order from a cursor, one page at a time.
@@ -33,10 +40,10 @@ public static class ChangeFeed
         var from = request.Since.From;
         var filters = new List<string> { "scope = any(?)", "app_id = ?", "(position_tx, position_index) >= (?, ?)" };
         var parameters = new List<object> { request.Scopes.ToArray(), request.AppId, from.Tx, from.Index };
-        if (request.Table is not null)
+        if (request.Tables is not null)
         {
-            filters.Add("table_name = ?");
-            parameters.Add(request.Table);
+            filters.Add("table_name = any(?)");
+            parameters.Add(request.Tables.ToArray());
         }
         if (request.Since.ModifiedSince is { } modifiedSince)
         {
@@ -56,14 +63,17 @@ public static class ChangeFeed
 
         var hasMore = rows.Count > request.Limit;
         var page = hasMore ? rows.Take(request.Limit).ToList() : rows.ToList();
-        var next = hasMore
-            ? page[^1].Position with { Index = page[^1].PositionIndex + 1 }
-            : Position.Max(from, new Position(horizon, 0));
-        var changes = page.Select(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId))
-            .OfType<WireChange>()
+        var next = hasMore ? After(page[^1]) : Position.Max(from, new Position(horizon, 0));
+        var entries = page
+            .Select(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId) is { } change
+                ? new FeedEntry(change, After(view))
+                : null)
+            .OfType<FeedEntry>()
             .ToList();
-        return new FeedPage(changes, next, hasMore);
+        return new FeedPage(entries, next, hasMore);
     }
+
+    private static Position After(RecordView view) => view.Position with { Index = view.PositionIndex + 1 };
 
     /// <summary>How long a read waits for writes that started before a committed change to finish.</summary>
     public static readonly TimeSpan MaxSettleWait = TimeSpan.FromSeconds(2);

@@ -1,0 +1,51 @@
+using System.Text.Json;
+using Npgsql;
+
+namespace ManaSync.Web.Features.Live;
+
+/// <summary>
+/// Listens for commits of every node (LISTEN on one dedicated connection) and hands them to this
+/// node's <see cref="LiveHub"/>. After a lost connection it reconnects and wakes every subscriber,
+/// since notifications sent meanwhile are gone.
+/// </summary>
+public sealed class ChangeListener(NpgsqlDataSource database, LiveHub hub, ILogger<ChangeListener> logger) : BackgroundService
+{
+    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
+
+    protected override async Task ExecuteAsync(CancellationToken stopping)
+    {
+        while (!stopping.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await database.OpenConnectionAsync(stopping);
+                connection.Notification += (_, notification) => Dispatch(notification.Payload);
+                await using (var listen = new NpgsqlCommand($"listen {ChangesCommittedHandler.Channel}", connection))
+                    await listen.ExecuteNonQueryAsync(stopping);
+                hub.WakeAll();
+                while (!stopping.IsCancellationRequested) await connection.WaitAsync(stopping);
+            }
+            catch (OperationCanceledException) when (stopping.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is NpgsqlException or TimeoutException or InvalidOperationException)
+            {
+                logger.LogWarning("Lost the change notification connection ({Reason}); reconnecting", e.Message);
+                await Task.Delay(RetryDelay, stopping).ContinueWith(_ => { }, CancellationToken.None);
+            }
+        }
+    }
+
+    private void Dispatch(string payload)
+    {
+        try
+        {
+            if (JsonSerializer.Deserialize<ChangesCommitted>(payload) is { } commit) hub.Publish(commit);
+        }
+        catch (JsonException)
+        {
+            logger.LogWarning("Ignored a malformed change notification");
+        }
+    }
+}

@@ -1,0 +1,143 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using ManaSync.Projections.Records;
+using ManaSync.Web.Auth;
+using ManaSync.Web.Configuration;
+using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Infrastructure;
+using Marten;
+using Wolverine.Http;
+
+namespace ManaSync.Web.Features.Live;
+
+/// <summary>
+/// GET /sync/{appId}/stream: server-sent events. First the backlog since the cursor, page by page,
+/// then live changes as pushes commit on any node. Every changes event carries the cursor after it
+/// as its id, so a reconnect with Last-Event-ID resumes exactly there.
+/// </summary>
+public static class StreamEndpoint
+{
+    /// <summary>Even without notifications (one lost, say), a stream rereads this often.</summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(15);
+
+    public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(30);
+
+    [WolverineGet("/sync/{appId}/stream")]
+    public static async Task Get(string appId, HttpContext http, IDocumentStore store, LiveHub hub,
+        LiveConnections connections, ServerSettings settings, TimeProvider time)
+    {
+        if (!AppId.IsValid(appId))
+        {
+            await ApiError.BadRequest(AppId.Rule).ExecuteAsync(http);
+            return;
+        }
+        var resumeFrom = http.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } lastEventId
+            ? lastEventId
+            : http.Request.Query["since"].ToString();
+        if (!Cursor.TryRead(resumeFrom, out var since))
+        {
+            await ApiError.BadRequest("since / Last-Event-ID is not a cursor this server issued.").ExecuteAsync(http);
+            return;
+        }
+
+        var userId = http.User.Id();
+        var scopes = new[] { RecordKey.UserScope(userId) };
+        var collections = http.Request.Query["collections"].ToString()
+            .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) is { Length: > 0 } listed
+            ? listed
+            : null;
+        var clientId = http.Request.Headers["X-Client-Id"].ToString() is { Length: > 0 } id ? id : null;
+        var expiresAt = http.User.ExpiresAt() ?? DateTimeOffset.MaxValue;
+        var cancellation = http.RequestAborted;
+
+        // Subscribe before reading the backlog, so a commit in between still wakes the stream.
+        var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+        using var subscription = hub.Subscribe(
+            commit => commit.AppId == appId && commit.Scopes.Intersect(scopes).Any() &&
+                      (collections is null || commit.Tables.Count == 0 || commit.Tables.Intersect(collections).Any()),
+            _ => wake.Writer.TryWrite(true));
+        using var registration = connections.Open(userId);
+
+        var sse = new SseWriter(http.Response, WriteTimeout);
+        try
+        {
+            await sse.StartAsync(cancellation);
+            var nextHeartbeat = time.GetUtcNow() + settings.SseHeartbeat;
+            while (true)
+            {
+                FeedPage page;
+                do
+                {
+                    await using var session = store.QuerySession();
+                    page = await ChangeFeed.ReadAsync(session,
+                        new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
+                    await WritePageAsync(sse, page, cancellation);
+                    since = new Since(page.Next);
+                } while (page.HasMore);
+
+                var now = time.GetUtcNow();
+                if (now >= expiresAt)
+                {
+                    await sse.WriteAsync("auth-expired", "{}", null, cancellation);
+                    return;
+                }
+                if (now >= nextHeartbeat)
+                {
+                    await sse.WriteAsync("heartbeat", "{}", null, cancellation);
+                    nextHeartbeat = now + settings.SseHeartbeat;
+                }
+                var wait = new[] { nextHeartbeat - now, expiresAt - now, PollInterval }.Min();
+                await WaitForWakeAsync(wake.Reader, wait, time, cancellation);
+            }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // The client went away.
+        }
+        catch (SlowConsumerException)
+        {
+            http.Abort();
+        }
+    }
+
+    /// <summary>
+    /// One changes event per run of consecutive changes to the same table. Each event's id is the
+    /// cursor just after its last change, so a client cut off between two events resumes exactly.
+    /// </summary>
+    private static async Task WritePageAsync(SseWriter sse, FeedPage page, CancellationToken cancellation)
+    {
+        var runs = new List<List<FeedEntry>>();
+        foreach (var entry in page.Entries)
+        {
+            if (runs.Count == 0 || runs[^1][0].Change.Table != entry.Change.Table) runs.Add([]);
+            runs[^1].Add(entry);
+        }
+        for (var i = 0; i < runs.Count; i++)
+        {
+            var last = i == runs.Count - 1;
+            var cursor = Cursor.Encode(last ? page.Next : runs[i][^1].After);
+            var data = JsonSerializer.Serialize(new StreamChanges(
+                runs[i].Select(entry => entry.Change).ToList(), !last || page.HasMore, cursor, runs[i][0].Change.Table),
+                WireJson.Options);
+            await sse.WriteAsync("changes", data, cursor, cancellation);
+        }
+    }
+
+    private static async Task WaitForWakeAsync(ChannelReader<bool> wake, TimeSpan wait, TimeProvider time,
+        CancellationToken cancellation)
+    {
+        using var timeout = new CancellationTokenSource(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, time);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation, timeout.Token);
+        try
+        {
+            await wake.WaitToReadAsync(either.Token);
+            wake.TryRead(out _);
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            // Time to heartbeat, poll or expire.
+        }
+    }
+
+    private sealed record StreamChanges(IReadOnlyList<WireChange> Changes, bool HasMore, string SyncedUntil, string Table);
+}
