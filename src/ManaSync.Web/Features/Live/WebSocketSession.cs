@@ -1,5 +1,4 @@
 using System.Net.WebSockets;
-using System.Text;
 using System.Text.Json;
 using System.Threading.Channels;
 using ManaSync.Web.Auth;
@@ -9,8 +8,9 @@ namespace ManaSync.Web.Features.Live;
 
 /// <summary>
 /// One WebSocket: authenticates in-band, answers pings, and tells the client when its data changed
-/// ("sync-available") so it pulls. Outgoing messages go through a small bounded queue; a client that
-/// lets it fill up is closed rather than buffered without bound.
+/// ("sync-available") so it pulls. Everything outgoing, the closing frame included, goes through one
+/// small bounded queue in order; a client that lets it fill up is closed rather than buffered
+/// without bound.
 /// </summary>
 public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValidator tokens, LiveHub hub,
     LiveConnections connections, TimeProvider time)
@@ -18,67 +18,62 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValid
     public static readonly TimeSpan AuthTimeout = TimeSpan.FromSeconds(10);
     public const int MaxMessageBytes = 10 * 1024 * 1024;
     private const int OutboxCapacity = 64;
+    private static readonly TimeSpan CloseHandshakeTimeout = TimeSpan.FromSeconds(2);
 
-    private readonly Channel<object> _outbox = Channel.CreateBounded<object>(
+    private readonly Channel<Outgoing> _outbox = Channel.CreateBounded<Outgoing>(
         new BoundedChannelOptions(OutboxCapacity) { SingleReader = true });
+    private volatile bool _overflowed;
 
     public async Task RunAsync(CancellationToken cancellation)
     {
         var sending = SendLoopAsync(cancellation);
-        try
+        var userId = await AuthenticateAsync(cancellation);
+        if (userId is not null)
         {
-            var userId = await AuthenticateAsync(cancellation);
-            if (userId is null) return;
             using var registration = connections.Open(userId);
             using var subscription = hub.Subscribe(
                 commit => commit.UserId == userId && (appId is null || commit.AppId == appId),
                 commit =>
                 {
-                    if (commit is not null && !_outbox.Writer.TryWrite(new SyncAvailable(commit.AppId, commit.Tables)))
-                        _outbox.Writer.TryComplete(new SlowConsumerException());
+                    if (commit is not null)
+                        Enqueue(new Message(new { type = "sync-available", appId = commit.AppId, tables = commit.Tables }));
                 });
             await ReceiveLoopAsync(cancellation);
         }
-        finally
-        {
-            _outbox.Writer.TryComplete();
-            await sending;
-        }
+        _outbox.Writer.TryComplete();
+        await sending;
     }
 
-    /// <returns>The user, or null when the socket was closed instead.</returns>
+    /// <returns>The user, or null when the socket is being closed instead.</returns>
     private async Task<string?> AuthenticateAsync(CancellationToken cancellation)
     {
-        using var deadline = new CancellationTokenSource(AuthTimeout, time);
-        using var either = CancellationTokenSource.CreateLinkedTokenSource(cancellation, deadline.Token);
+        // Cancelling a pending receive would abort the socket, so the deadline races it instead.
+        var deadline = Task.Delay(AuthTimeout, time, cancellation);
         while (true)
         {
-            JsonElement? message;
-            try
+            var receiving = ReceiveAsync(cancellation);
+            if (await Task.WhenAny(receiving, deadline) == deadline)
             {
-                message = await ReceiveAsync(either.Token);
-            }
-            catch (OperationCanceledException) when (deadline.IsCancellationRequested)
-            {
-                await CloseAsync(WebSocketCloseStatus.PolicyViolation, "authentication timeout");
+                Close(WebSocketCloseStatus.PolicyViolation, "authentication timeout");
+                await Task.WhenAny(receiving, Task.Delay(CloseHandshakeTimeout, time, CancellationToken.None));
                 return null;
             }
-            if (message is null) return null;
+            if (await receiving is not { } message) return null;
 
-            if (TypeOf(message.Value) != "auth")
+            if (TypeOf(message) != "auth")
             {
                 Enqueue(Error("authenticate first: {\"type\":\"auth\",\"token\":\"…\"}"));
                 continue;
             }
-            var token = message.Value.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
+            var token = message.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
             var principal = token is null ? null : await tokens.ValidateAsync(token, cancellation);
             if (principal is null)
             {
                 Enqueue(Error("invalid token"));
-                await CloseAsync(WebSocketCloseStatus.PolicyViolation, "invalid token");
+                Close(WebSocketCloseStatus.PolicyViolation, "invalid token");
                 return null;
             }
-            Enqueue(new { type = "auth-ok" });
+            Enqueue(new Message(new { type = "auth-ok" }));
             return principal.Id();
         }
     }
@@ -87,54 +82,55 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValid
     {
         while (await ReceiveAsync(cancellation) is { } message)
         {
-            switch (TypeOf(message))
+            Enqueue(TypeOf(message) switch
             {
-                case "ping":
-                    Enqueue(new { type = "pong" });
-                    break;
-                case "auth":
-                    Enqueue(new { type = "auth-ok" });
-                    break;
-                default:
-                    Enqueue(Error("unknown message type"));
-                    break;
-            }
+                "ping" => new Message(new { type = "pong" }),
+                "auth" => new Message(new { type = "auth-ok" }),
+                _ => Error("unknown message type"),
+            });
         }
     }
 
-    /// <returns>The next JSON message, null once the socket is closing; non-JSON gets an error reply.</returns>
+    /// <returns>The next JSON message; null once the socket closes (non-JSON gets an error reply).</returns>
     private async Task<JsonElement?> ReceiveAsync(CancellationToken cancellation)
     {
         var buffer = new byte[16 * 1024];
-        while (true)
+        try
         {
-            using var message = new MemoryStream();
-            WebSocketReceiveResult result;
-            do
+            while (true)
             {
-                result = await socket.ReceiveAsync(buffer, cancellation);
-                if (result.MessageType == WebSocketMessageType.Close)
+                using var message = new MemoryStream();
+                WebSocketReceiveResult result;
+                do
                 {
-                    await CloseAsync(WebSocketCloseStatus.NormalClosure, "bye");
-                    return null;
-                }
-                message.Write(buffer, 0, result.Count);
-                if (message.Length > MaxMessageBytes)
-                {
-                    await CloseAsync(WebSocketCloseStatus.MessageTooBig, "messages are limited to 10 MiB");
-                    return null;
-                }
-            } while (!result.EndOfMessage);
+                    result = await socket.ReceiveAsync(buffer, cancellation);
+                    if (result.MessageType == WebSocketMessageType.Close)
+                    {
+                        Close(WebSocketCloseStatus.NormalClosure, "bye");
+                        return null;
+                    }
+                    message.Write(buffer, 0, result.Count);
+                    if (message.Length > MaxMessageBytes)
+                    {
+                        Close(WebSocketCloseStatus.MessageTooBig, "messages are limited to 10 MiB");
+                        return null;
+                    }
+                } while (!result.EndOfMessage);
 
-            try
-            {
-                using var document = JsonDocument.Parse(message.GetBuffer().AsMemory(0, (int)message.Length));
-                return document.RootElement.Clone();
+                try
+                {
+                    using var document = JsonDocument.Parse(message.GetBuffer().AsMemory(0, (int)message.Length));
+                    return document.RootElement.Clone();
+                }
+                catch (JsonException)
+                {
+                    Enqueue(Error("messages must be JSON objects with a type"));
+                }
             }
-            catch (JsonException)
-            {
-                Enqueue(Error("messages must be JSON objects with a type"));
-            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException)
+        {
+            return null;
         }
     }
 
@@ -142,16 +138,20 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValid
     {
         try
         {
-            await foreach (var message in _outbox.Reader.ReadAllAsync(cancellation))
+            await foreach (var item in _outbox.Reader.ReadAllAsync(cancellation))
             {
-                if (socket.State != WebSocketState.Open) break;
-                var bytes = JsonSerializer.SerializeToUtf8Bytes(message, WireJson.Options);
-                await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellation);
+                switch (item)
+                {
+                    case Message { Payload: var payload } when socket.State == WebSocketState.Open:
+                        var bytes = JsonSerializer.SerializeToUtf8Bytes(payload, WireJson.Options);
+                        await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellation);
+                        break;
+                    case Closing closing:
+                        await CloseOutputAsync(closing.Status, closing.Reason);
+                        return;
+                }
             }
-        }
-        catch (SlowConsumerException)
-        {
-            await CloseAsync(WebSocketCloseStatus.PolicyViolation, "too slow to read notifications");
+            if (_overflowed) await CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, "too slow to read messages");
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException)
         {
@@ -159,24 +159,23 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValid
         }
     }
 
-    private void Enqueue(object message)
+    private async Task CloseOutputAsync(WebSocketCloseStatus status, string reason)
     {
-        if (!_outbox.Writer.TryWrite(message)) _outbox.Writer.TryComplete(new SlowConsumerException());
+        if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            await socket.CloseOutputAsync(status, reason, CancellationToken.None);
     }
 
-    private async Task CloseAsync(WebSocketCloseStatus status, string reason)
+    private void Close(WebSocketCloseStatus status, string reason)
     {
+        Enqueue(new Closing(status, reason));
         _outbox.Writer.TryComplete();
-        if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-        {
-            try
-            {
-                await socket.CloseOutputAsync(status, reason, CancellationToken.None);
-            }
-            catch (WebSocketException)
-            {
-            }
-        }
+    }
+
+    private void Enqueue(Outgoing item)
+    {
+        if (_outbox.Writer.TryWrite(item)) return;
+        _overflowed = true;
+        _outbox.Writer.TryComplete();
     }
 
     private static string? TypeOf(JsonElement message) =>
@@ -186,10 +185,11 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValid
             : null;
 
     /// <summary>Old clients read the message from "tables", so it is repeated there.</summary>
-    private static object Error(string message) => new { type = "error", message, tables = new[] { message } };
+    private static Message Error(string message) => new(new { type = "error", message, tables = new[] { message } });
 
-    private sealed record SyncAvailable(string AppId, IReadOnlyList<string> Tables)
-    {
-        public string Type => "sync-available";
-    }
+    private abstract record Outgoing;
+
+    private sealed record Message(object Payload) : Outgoing;
+
+    private sealed record Closing(WebSocketCloseStatus Status, string Reason) : Outgoing;
 }
