@@ -129,6 +129,25 @@ public sealed class SseStreamTests(LiveFixture live)
     }
 
     [Fact]
+    public async Task A_stream_that_is_not_read_does_not_hold_up_the_others()
+    {
+        var user = NewUser();
+        var token = live.Token(user);
+        // Never read: its socket buffers fill up while the backlog below is written to it.
+        using var stalled = await live.Node1.Client.SendAsync(
+            new HttpRequestMessage(HttpMethod.Get, "/sync/todo/stream?collections=tasks") { Headers = { { "Authorization", "Bearer " + token } } },
+            HttpCompletionOption.ResponseHeadersRead);
+        var bulk = new string('x', 4000);
+        for (var batch = 0; batch < 8; batch++)
+            await PushAsync(live.Node1, user, Enumerable.Range(0, 500).Select(i => (object)Insert("tasks", $"b{batch}-{i}", new { bulk })).ToArray());
+
+        await using var reader = await SseStream.OpenAsync(live.Node1.Client, "/sync/todo/stream?collections=notes", token);
+        await PushAsync(live.Node1, user, Insert("notes", "fresh", new { }));
+
+        Assert.Equal(["fresh"], Ids([await reader.NextAsync()]));
+    }
+
+    [Fact]
     public async Task Heartbeats_keep_an_idle_stream_alive()
     {
         await using var stream = await SseStream.OpenAsync(live.Node1.Client, "/sync/todo/stream", live.Token(NewUser()));
