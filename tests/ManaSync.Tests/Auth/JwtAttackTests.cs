@@ -3,6 +3,7 @@ using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using ManaSync.Testing;
 using ManaSync.Tests.Support;
 using ManaSync.Web.Auth;
 using Microsoft.Extensions.DependencyInjection;

@@ -2,9 +2,9 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using ManaSync.Tests.Support;
+using ManaSync.Testing;
 using Xunit;
-using static ManaSync.Tests.Support.Changes;
+using static ManaSync.Testing.Changes;
 
 namespace ManaSync.Tests.Hosting;
 

@@ -1,4 +1,4 @@
-using ManaSync.Tests.Support;
+using ManaSync.Testing;
 using ManaSync.Web.Auth;
 using Xunit;
 

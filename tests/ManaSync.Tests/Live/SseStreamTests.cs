@@ -1,8 +1,8 @@
 using System.Net;
 using System.Text.Json.Nodes;
-using ManaSync.Tests.Support;
+using ManaSync.Testing;
 using Xunit;
-using static ManaSync.Tests.Support.Changes;
+using static ManaSync.Testing.Changes;
 
 namespace ManaSync.Tests.Live;
 

@@ -6,6 +6,7 @@ using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using ManaSync.Testing;
 using Xunit;
 
 namespace ManaSync.Tests.Support;

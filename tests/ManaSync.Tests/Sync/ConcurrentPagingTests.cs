@@ -1,10 +1,11 @@
 using System.Collections.Concurrent;
 using System.Net;
 using ManaSync.Projections.Records;
+using ManaSync.Testing;
 using ManaSync.Tests.Support;
 using Npgsql;
 using Xunit;
-using static ManaSync.Tests.Support.Changes;
+using static ManaSync.Testing.Changes;
 
 namespace ManaSync.Tests.Sync;
 

@@ -1,8 +1,9 @@
 using System.Net;
 using System.Text.Json.Nodes;
+using ManaSync.Testing;
 using ManaSync.Tests.Support;
 using Xunit;
-using static ManaSync.Tests.Support.Changes;
+using static ManaSync.Testing.Changes;
 
 namespace ManaSync.Tests.Sync;
 

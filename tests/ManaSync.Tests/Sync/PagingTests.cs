@@ -1,7 +1,8 @@
 using System.Net;
+using ManaSync.Testing;
 using ManaSync.Tests.Support;
 using Xunit;
-using static ManaSync.Tests.Support.Changes;
+using static ManaSync.Testing.Changes;
 
 namespace ManaSync.Tests.Sync;
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using ManaSync.Testing;
 using ManaSync.Tests.Support;
 using Xunit;
 

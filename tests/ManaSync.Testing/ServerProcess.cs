@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using ManaSync.Web.Infrastructure;
 
-namespace ManaSync.Tests.Support;
+namespace ManaSync.Testing;
 
 /// <summary>
 /// The built server (ManaSync.Web.dll) run as its own process on a real Kestrel port, as
@@ -87,7 +87,7 @@ public sealed class ServerProcess : IAsyncDisposable
         lock (_output) _output.AppendLine(line);
     }
 
-    /// <summary>The server next to the test assembly's configuration: src/ManaSync.Web/bin/{config}/net10.0.</summary>
+    /// <summary>The server built in the caller's configuration: src/ManaSync.Web/bin/{config}/net10.0.</summary>
     private static string BuiltServerDll()
     {
         var testDirectory = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
@@ -95,7 +95,7 @@ public sealed class ServerProcess : IAsyncDisposable
         var configuration = Path.GetFileName(Path.GetDirectoryName(testDirectory)!);
         var root = new DirectoryInfo(testDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "ManaSync.sln"))) root = root.Parent;
-        return Path.Combine(root?.FullName ?? throw new InvalidOperationException("ManaSync.sln not found above the tests"),
+        return Path.Combine(root?.FullName ?? throw new InvalidOperationException("ManaSync.sln not found above " + testDirectory),
             "src", "ManaSync.Web", "bin", configuration, framework, "ManaSync.Web.dll");
     }
 

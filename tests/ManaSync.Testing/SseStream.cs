@@ -3,7 +3,7 @@ using System.Text;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
 
-namespace ManaSync.Tests.Support;
+namespace ManaSync.Testing;
 
 /// <summary>One parsed server-sent event.</summary>
 public sealed record SseEvent(string? Id, string Event, string Data)

@@ -1,7 +1,7 @@
 using ManaSync.Web.Infrastructure;
 using Npgsql;
 
-namespace ManaSync.Tests.Support;
+namespace ManaSync.Testing;
 
 /// <summary>
 /// One throwaway PostgreSQL cluster for the whole test run, started on a free port; every test host

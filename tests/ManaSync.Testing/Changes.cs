@@ -1,4 +1,4 @@
-namespace ManaSync.Tests.Support;
+namespace ManaSync.Testing;
 
 /// <summary>Builds changes in the wire format of PROTOCOL §3.</summary>
 public static class Changes

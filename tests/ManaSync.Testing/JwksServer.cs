@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 
-namespace ManaSync.Tests.Support;
+namespace ManaSync.Testing;
 
 /// <summary>A stand-in auth service serving a JWKS on a real loopback port, counting how often it is fetched.</summary>
 public sealed class JwksServer : IAsyncDisposable

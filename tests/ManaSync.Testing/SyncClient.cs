@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace ManaSync.Tests.Support;
+namespace ManaSync.Testing;
 
 /// <summary>One device of one user, talking to the server as a Dexie client would.</summary>
 public sealed class SyncClient(HttpClient http, string token, string? clientId)
@@ -67,7 +67,9 @@ public sealed record Reply(HttpStatusCode Status, string Text)
 
     public Reply AssertStatus(HttpStatusCode expected)
     {
-        if (Status != expected) throw new Xunit.Sdk.XunitException($"Expected {(int)expected}, got {(int)Status}: {Text}");
+        if (Status != expected) throw new UnexpectedStatusException($"Expected {(int)expected}, got {(int)Status}: {Text}");
         return this;
     }
 }
+
+public sealed class UnexpectedStatusException(string message) : Exception(message);
