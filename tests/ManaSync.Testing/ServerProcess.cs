@@ -23,6 +23,7 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     public Uri BaseAddress { get; }
+    public int ProcessId => _process.Id;
     public HttpClient Client { get; }
     public string Output { get { lock (_output) return _output.ToString(); } }
 

@@ -9,6 +9,8 @@ namespace ManaSync.Testing;
 /// <summary>One device of one user, talking to the server as a Dexie client would.</summary>
 public sealed class SyncClient(HttpClient http, string token, string? clientId)
 {
+    public string Token => token;
+
     public async Task<Reply> PushAsync(string appId, object body) =>
         await PushRawAsync(appId, Encoding.UTF8.GetBytes(body as string ?? JsonSerializer.Serialize(body)));
 

@@ -5,20 +5,11 @@ namespace ManaSync.Testing;
 
 /// <summary>
 /// One throwaway PostgreSQL cluster for the whole test run, started on a free port; every test host
-/// gets a database of its own in it.
+/// gets a database of its own in it. The cluster removes itself once the test process is gone.
 /// </summary>
 public static class TestCluster
 {
-    private static readonly Lazy<Task<EmbeddedPostgres>> Cluster = new(StartAsync);
-
-    private static async Task<EmbeddedPostgres> StartAsync()
-    {
-        var cluster = await EmbeddedPostgres.StartThrowawayAsync();
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => cluster.StopAsync().GetAwaiter().GetResult();
-        return cluster;
-    }
-
-    public static Task<EmbeddedPostgres> InstanceAsync() => Cluster.Value;
+    private static readonly Lazy<Task<EmbeddedPostgres>> Cluster = new(EmbeddedPostgres.StartThrowawayAsync);
 
     /// <summary>Creates an empty database and returns a connection string to it.</summary>
     public static async Task<string> CreateDatabaseAsync()

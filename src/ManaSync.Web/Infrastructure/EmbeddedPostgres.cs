@@ -38,39 +38,28 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         StartAsync(dataDirectory, durable: true, deleteOnStop: false);
 
     /// <summary>A cluster in a fresh temporary folder, deleted on stop; durability is traded for speed.</summary>
-    public static Task<EmbeddedPostgres> StartThrowawayAsync()
+    public static async Task<EmbeddedPostgres> StartThrowawayAsync()
     {
-        SweepAbandonedThrowaways();
-        return StartAsync(Path.Combine(Path.GetTempPath(), ThrowawayPrefix + Guid.NewGuid().ToString("N")[..12]),
+        var cluster = await StartAsync(Path.Combine(Path.GetTempPath(), "manasync-pg-" + Guid.NewGuid().ToString("N")[..12]),
             durable: false, deleteOnStop: true);
+        cluster.StartReaper();
+        return cluster;
     }
-
-    private const string ThrowawayPrefix = "manasync-pg-";
 
     /// <summary>
-    /// A test run that is killed leaves its throwaway cluster behind: remove those that no server
-    /// runs in (no postmaster.pid) and that nobody has touched for a while.
+    /// A detached watcher that stops and deletes the throwaway cluster once this process is gone,
+    /// however it ends (a test host is often killed before its exit handlers finish).
     /// </summary>
-    private static void SweepAbandonedThrowaways()
+    private void StartReaper()
     {
-        foreach (var dir in Directory.GetDirectories(Path.GetTempPath(), ThrowawayPrefix + "*"))
-        {
-            if (File.Exists(Path.Combine(dir, "postmaster.pid")) ||
-                DateTime.UtcNow - Directory.GetLastWriteTimeUtc(dir) < TimeSpan.FromMinutes(10))
-                continue;
-            try
-            {
-                Directory.Delete(dir, recursive: true);
-                File.Delete(dir + ".password");
-            }
-            catch (IOException)
-            {
-            }
-            catch (UnauthorizedAccessException)
-            {
-            }
-        }
+        var stop = string.Join(' ', AsSystemUser(Path.Combine(_binDirectory, "pg_ctl"),
+            ["-D", _dataDirectory, "-m", "immediate", "stop"]).Select(Quote));
+        var script = $"exec >/dev/null 2>&1 </dev/null; while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; " +
+                     $"{stop} >/dev/null 2>&1; rm -rf {Quote(_dataDirectory)} {Quote(_dataDirectory + ".password")}";
+        Process.Start(new ProcessStartInfo("setsid", ["-f", "sh", "-c", script]) { UseShellExecute = false })?.Dispose();
     }
+
+    private static string Quote(string text) => "'" + text.Replace("'", "'\\''") + "'";
 
     private static async Task<EmbeddedPostgres> StartAsync(string dataDirectory, bool durable, bool deleteOnStop)
     {
@@ -141,6 +130,15 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
 
     public ValueTask DisposeAsync() => new(StopAsync());
 
+    /// <summary>The command line that runs a program as the unprivileged server user when we are root.</summary>
+    private static string[] AsSystemUser(string program, string[] arguments) =>
+        Environment.IsPrivilegedProcess
+            ? [FindProgram("runuser") ?? throw new EmbeddedPostgresException(
+                   "PostgreSQL refuses to run as root and 'runuser' (util-linux) was not found to run it as the postgres user. " +
+                   "Run the server as an ordinary user or set DATABASE_URL."),
+               "-u", SystemUser, "--", program, .. arguments]
+            : [program, .. arguments];
+
     private static string? FindProgram(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries)
         .Concat(["/usr/sbin", "/sbin", "/usr/bin", "/bin"])
@@ -165,24 +163,13 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
 
     private static async Task RunAsync(string program, string[] arguments, bool asSystemUser, bool check = true)
     {
-        var start = new ProcessStartInfo
+        var command = asSystemUser ? AsSystemUser(program, arguments) : [program, .. arguments];
+        var start = new ProcessStartInfo(command[0], command.Skip(1))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        if (asSystemUser && Environment.IsPrivilegedProcess)
-        {
-            start.FileName = FindProgram("runuser") ?? throw new EmbeddedPostgresException(
-                "PostgreSQL refuses to run as root and 'runuser' (util-linux) was not found to run it as the postgres user. " +
-                "Run the server as an ordinary user or set DATABASE_URL.");
-            foreach (var argument in new[] { "-u", SystemUser, "--", program }) start.ArgumentList.Add(argument);
-        }
-        else
-        {
-            start.FileName = program;
-        }
-        foreach (var argument in arguments) start.ArgumentList.Add(argument);
 
         Process process;
         try

@@ -1,0 +1,23 @@
+namespace ManaSync.Bench;
+
+public static class Stats
+{
+    /// <summary>The p-th percentile (0–100) of the samples, nearest rank.</summary>
+    public static double Percentile(IReadOnlyList<double> samples, double p)
+    {
+        if (samples.Count == 0) return double.NaN;
+        var sorted = samples.Order().ToList();
+        var rank = (int)Math.Ceiling(p / 100 * sorted.Count) - 1;
+        return sorted[Math.Clamp(rank, 0, sorted.Count - 1)];
+    }
+
+    public static double Milliseconds(long fromTimestamp, long toTimestamp) =>
+        (toTimestamp - fromTimestamp) * 1000.0 / System.Diagnostics.Stopwatch.Frequency;
+
+    /// <summary>Resident memory of a process, from /proc.</summary>
+    public static long ResidentBytes(int processId) =>
+        File.ReadLines($"/proc/{processId}/status")
+            .Where(line => line.StartsWith("VmRSS:"))
+            .Select(line => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024)
+            .Single();
+}
