@@ -4,6 +4,7 @@ using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Dev;
 using ManaSync.Web.Features.Live;
 using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
 using Npgsql;
 using Wolverine;
@@ -44,6 +45,8 @@ builder.Services.AddManaSyncAuthentication(settings);
 builder.Services.AddMarten(options => options.ConfigureManaSync(database.ConnectionString))
     .IntegrateWithWolverine()
     .ApplyAllDatabaseChangesOnStartup();
+builder.Services.AddHostedService<RowSecuritySetup>();
+builder.Services.AddSingleton<CallerSessions>();
 builder.Host.UseWolverine(options => options.ConfigureManaSync());
 builder.Services.AddWolverineHttp();
 

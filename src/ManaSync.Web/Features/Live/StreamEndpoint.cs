@@ -1,11 +1,10 @@
 using System.Text.Json;
 using System.Threading.Channels;
-using ManaSync.Projections.Records;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
-using Marten;
+using ManaSync.Web.Infrastructure.Isolation;
 using Wolverine.Http;
 
 namespace ManaSync.Web.Features.Live;
@@ -23,7 +22,7 @@ public static class StreamEndpoint
     public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(30);
 
     [WolverineGet("/sync/{appId}/stream")]
-    public static async Task Get(string appId, HttpContext http, IDocumentStore store, LiveHub hub,
+    public static async Task Get(string appId, HttpContext http, CallerSessions sessions, LiveHub hub,
         LiveConnections connections, ServerSettings settings, TimeProvider time)
     {
         if (!AppId.IsValid(appId))
@@ -41,7 +40,8 @@ public static class StreamEndpoint
         }
 
         var userId = http.User.Id();
-        var scopes = new[] { RecordKey.UserScope(userId) };
+        var caller = new Caller(userId, []);
+        var scopes = caller.Scopes;
         var collections = http.Request.Query["collections"].ToString()
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) is { Length: > 0 } listed
             ? listed
@@ -68,9 +68,9 @@ public static class StreamEndpoint
                 FeedPage page;
                 do
                 {
-                    await using var session = store.QuerySession();
-                    page = await ChangeFeed.ReadAsync(session,
-                        new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
+                    await using (var session = await sessions.ReadAsync(caller, cancellation))
+                        page = await ChangeFeed.ReadAsync(session.Session,
+                            new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
                     await WritePageAsync(sse, page, cancellation);
                     since = new Since(page.Next);
                 } while (page.HasMore);

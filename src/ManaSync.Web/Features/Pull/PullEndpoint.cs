@@ -1,9 +1,8 @@
 using System.Globalization;
-using ManaSync.Projections.Records;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
-using Marten;
+using ManaSync.Web.Infrastructure.Isolation;
 using Wolverine.Http;
 
 namespace ManaSync.Web.Features.Pull;
@@ -12,7 +11,7 @@ namespace ManaSync.Web.Features.Pull;
 public static class PullEndpoint
 {
     [WolverineGet("/sync/{appId}/pull")]
-    public static async Task<IResult> Get(string appId, HttpContext http, IQuerySession session, CancellationToken cancellation)
+    public static async Task<IResult> Get(string appId, HttpContext http, CallerSessions sessions, CancellationToken cancellation)
     {
         var query = http.Request.Query;
         if (!AppId.IsValid(appId)) return ApiError.BadRequest(AppId.Rule);
@@ -22,9 +21,10 @@ public static class PullEndpoint
             return ApiError.BadRequest($"limit must be a whole number from 1 to {ChangeFeed.MaxLimit}.");
 
         var clientId = http.Request.Headers["X-Client-Id"].ToString();
-        var page = await ChangeFeed.ReadAsync(session,
-            new FeedRequest([RecordKey.UserScope(http.User.Id())], appId, [table], since,
-                clientId.Length > 0 ? clientId : null, limit),
+        var caller = new Caller(http.User.Id(), []);
+        await using var session = await sessions.ReadAsync(caller, cancellation);
+        var page = await ChangeFeed.ReadAsync(session.Session,
+            new FeedRequest(caller.Scopes, appId, [table], since, clientId.Length > 0 ? clientId : null, limit),
             cancellation);
         return Results.Json(new SyncResponse(page.Changes, [], Cursor.Encode(page.Next), page.HasMore ? true : null),
             WireJson.Options);

@@ -4,7 +4,7 @@ using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
-using Marten;
+using ManaSync.Web.Infrastructure.Isolation;
 using Wolverine.Http;
 
 namespace ManaSync.Web.Features.Push;
@@ -16,8 +16,8 @@ public static class PushEndpoint
 
     /// <returns>The response, and (when anything was stored) the commit for live subscribers on every node.</returns>
     [WolverinePost("/sync/{appId}")]
-    public static async Task<(IResult, ChangesCommitted?)> Post(string appId, HttpContext http, IDocumentStore store, ServerSettings settings,
-        TimeProvider time, CancellationToken cancellation)
+    public static async Task<(IResult, ChangesCommitted?)> Post(string appId, HttpContext http, CallerSessions sessions,
+        ServerSettings settings, TimeProvider time, CancellationToken cancellation)
     {
         if (!AppId.IsValid(appId)) return (ApiError.BadRequest(AppId.Rule), null);
         if (await RequestBody.ReadAsync(http.Request, cancellation) is not { } body)
@@ -29,14 +29,15 @@ public static class PushEndpoint
             return (ApiError.BadRequest("since is not a cursor this server issued."), null);
 
         var userId = http.User.Id();
+        var caller = new Caller(userId, []);
         var now = time.GetUtcNow();
-        var outcome = await PushStore.StoreAsync(store, batch,
+        var outcome = await PushStore.StoreAsync(sessions, caller, batch,
             commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx), cancellation);
         if (outcome.Clash is { } clash) return (ApiError.Conflict(clash.Message, clash.Index), null);
 
-        await using var query = store.QuerySession();
-        var page = await ChangeFeed.ReadAsync(query,
-            new FeedRequest([RecordKey.UserScope(userId)], appId, null, since, batch.ClientId, ServerChangesLimit), cancellation);
+        await using var query = await sessions.ReadAsync(caller, cancellation);
+        var page = await ChangeFeed.ReadAsync(query.Session,
+            new FeedRequest(caller.Scopes, appId, null, since, batch.ClientId, ServerChangesLimit), cancellation);
         var response = Results.Json(
             new SyncResponse(page.Changes, outcome.Conflicts, Cursor.Encode(page.Next), page.HasMore ? true : null),
             WireJson.Options);

@@ -1,5 +1,6 @@
 using ManaSync.Events;
 using ManaSync.Projections.Records;
+using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
 using Npgsql;
 
@@ -13,14 +14,20 @@ public static class PushStore
 {
     private const int Attempts = 3;
 
-    public static async Task<PushOutcome> StoreAsync(IDocumentStore store, PushBatch batch,
+    public static async Task<PushOutcome> StoreAsync(CallerSessions sessions, Caller caller, PushBatch batch,
         Func<long, PushContext> contextAt, CancellationToken cancellation)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await StoreOnceAsync(store, batch, contextAt, cancellation);
+                return await StoreOnceAsync(sessions, caller, batch, contextAt, cancellation);
+            }
+            catch (Exception e) when (ViolatedConstraint(e) == EventIdIndex && attempt > 1)
+            {
+                // Still taken after a rerun that saw every event the caller may see: the id belongs to
+                // another user's change, which row-level security rightly hides.
+                return PushOutcome.Clashed(new PushFault("An eventId in this batch is already used by another change.", null));
             }
             catch (Exception e) when (attempt < Attempts && IsRetryable(e))
             {
@@ -30,11 +37,11 @@ public static class PushStore
         }
     }
 
-    private static async Task<PushOutcome> StoreOnceAsync(IDocumentStore store, PushBatch batch,
+    private static async Task<PushOutcome> StoreOnceAsync(CallerSessions sessions, Caller caller, PushBatch batch,
         Func<long, PushContext> contextAt, CancellationToken cancellation)
     {
-        await using var session = store.LightweightSession();
-        await session.BeginTransactionAsync(cancellation);
+        await using var scope = await sessions.WriteAsync(caller, cancellation);
+        var session = scope.Session;
 
         var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
         var context = contextAt(commitTx);
@@ -76,11 +83,18 @@ public static class PushStore
             .ToDictionary(e => e.EventId, e => new StoredEvent(e.EventId, e.UserId, e.PayloadHash));
     }
 
-    private static bool IsRetryable(Exception e)
+    private const string EventIdIndex = "idx_mt_events_event_id";
+
+    private static bool IsRetryable(Exception e) =>
+        Postgres(e) is { SqlState: PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected };
+
+    private static string? ViolatedConstraint(Exception e) =>
+        Postgres(e) is { SqlState: PostgresErrorCodes.UniqueViolation } violation ? violation.ConstraintName : null;
+
+    private static PostgresException? Postgres(Exception e)
     {
         for (var inner = (Exception?)e; inner is not null; inner = inner.InnerException)
-            if (inner is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation or PostgresErrorCodes.DeadlockDetected })
-                return true;
-        return false;
+            if (inner is PostgresException postgres) return postgres;
+        return null;
     }
 }

@@ -1,0 +1,103 @@
+using Npgsql;
+
+namespace ManaSync.Web.Infrastructure.Isolation;
+
+/// <summary>
+/// Row-level security behind every application check. Requests run as <see cref="AppRole"/> — not a
+/// superuser, no BYPASSRLS — with the caller's identity set for the transaction, and the policies
+/// below let that role see only the caller's rows, whatever a query forgets to filter.
+/// </summary>
+/// <remarks>
+/// Applied at start-up, after Marten's own schema, by the role DATABASE_URL names (which keeps doing
+/// schema changes). Idempotent, and serialised by an advisory lock when several nodes start at once.
+/// </remarks>
+public static class RowSecurity
+{
+    public const string AppRole = "manasync_app";
+    public const string UserSetting = "manasync.user_id";
+    public const string ScopesSetting = "manasync.scopes";
+
+    private const string Setup = """
+        select pg_advisory_xact_lock(hashtextextended('manasync.row_security', 0));
+
+        do $$
+        begin
+          if not exists (select from pg_roles where rolname = 'manasync_app') then
+            create role manasync_app nologin nosuperuser nobypassrls;
+          end if;
+          if not pg_has_role(current_user, 'manasync_app', 'member') then
+            execute format('grant manasync_app to %I', current_user);
+          end if;
+        end $$;
+
+        -- The caller, as the server set it for this transaction; '' (unset) means nobody.
+        create or replace function manasync.caller_user() returns text
+          language sql stable as $$ select nullif(current_setting('manasync.user_id', true), '') $$;
+        create or replace function manasync.caller_scopes() returns text[]
+          language sql stable as $$
+            select coalesce(array(select jsonb_array_elements_text(nullif(current_setting('manasync.scopes', true), '')::jsonb)), '{}')
+          $$;
+        -- Stream ids are "{appId}:{userId}"; app ids hold no ':'.
+        create or replace function manasync.stream_owner(stream_id text) returns text
+          language sql immutable as $$ select substr(stream_id, strpos(stream_id, ':') + 1) $$;
+
+        grant usage on schema manasync to manasync_app;
+        grant select, insert, update on all tables in schema manasync to manasync_app;
+        grant usage, select on all sequences in schema manasync to manasync_app;
+        grant execute on all functions in schema manasync to manasync_app;
+
+        -- Record views: the caller's own scope and their spaces'.
+        alter table manasync.mt_doc_recordview enable row level security;
+        alter table manasync.mt_doc_recordview force row level security;
+        drop policy if exists caller_scopes on manasync.mt_doc_recordview;
+        create policy caller_scopes on manasync.mt_doc_recordview
+          using (scope = any(manasync.caller_scopes()))
+          with check (scope = any(manasync.caller_scopes()));
+
+        -- Events: written only into the caller's own streams; readable there and, for members, in their spaces.
+        alter table manasync.mt_events enable row level security;
+        alter table manasync.mt_events force row level security;
+        drop policy if exists caller_events on manasync.mt_events;
+        create policy caller_events on manasync.mt_events
+          using (manasync.stream_owner(stream_id) = manasync.caller_user()
+                 or 's:' || (data ->> 'spaceId') = any(manasync.caller_scopes()))
+          with check (manasync.stream_owner(stream_id) = manasync.caller_user());
+
+        -- Streams: the caller's own.
+        alter table manasync.mt_streams enable row level security;
+        alter table manasync.mt_streams force row level security;
+        drop policy if exists caller_streams on manasync.mt_streams;
+        create policy caller_streams on manasync.mt_streams
+          using (manasync.stream_owner(id) = manasync.caller_user());
+        """;
+
+    public static async Task ApplyAsync(NpgsqlDataSource database, CancellationToken cancellation)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellation);
+        await using var transaction = await connection.BeginTransactionAsync(cancellation);
+        try
+        {
+            await using (var setup = new NpgsqlCommand(Setup, connection, transaction))
+                await setup.ExecuteNonQueryAsync(cancellation);
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new InvalidOperationException(
+                $"The database role cannot set up row-level security ({e.MessageText}). As a superuser, run: " +
+                $"create role {AppRole} nologin; grant {AppRole} to <the DATABASE_URL role>; then restart.", e);
+        }
+        await transaction.CommitAsync(cancellation);
+    }
+
+    /// <summary>Makes the rest of the transaction run as the restricted role, acting for the caller.</summary>
+    public static async Task ActAsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller,
+        CancellationToken cancellation)
+    {
+        await using var act = new NpgsqlCommand(
+            $"set local role {AppRole}; select set_config('{UserSetting}', @user, true), set_config('{ScopesSetting}', @scopes, true)",
+            connection, transaction);
+        act.Parameters.AddWithValue("user", caller.UserId);
+        act.Parameters.AddWithValue("scopes", System.Text.Json.JsonSerializer.Serialize(caller.Scopes));
+        await act.ExecuteNonQueryAsync(cancellation);
+    }
+}

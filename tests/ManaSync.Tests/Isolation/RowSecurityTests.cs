@@ -1,0 +1,95 @@
+using System.Net;
+using ManaSync.Events;
+using ManaSync.Projections.Records;
+using ManaSync.Testing;
+using ManaSync.Tests.Support;
+using ManaSync.Web.Infrastructure.Isolation;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Xunit;
+using static ManaSync.Testing.Changes;
+
+namespace ManaSync.Tests.Isolation;
+
+/// <summary>PostgreSQL itself keeps users apart: queries without any user filter still see only the caller's rows.</summary>
+public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
+{
+    private async Task SeedAsync()
+    {
+        (await App.ClientFor("alice").PushAsync("todo", Batch(Insert("tasks", "a1", new { }), Insert("tasks", "a2", new { }))))
+            .AssertStatus(HttpStatusCode.OK);
+        (await App.ClientFor("bob").PushAsync("todo", Batch(Insert("tasks", "b1", new { })))).AssertStatus(HttpStatusCode.OK);
+    }
+
+    private CallerSessions Sessions => App.Host.Services.GetRequiredService<CallerSessions>();
+
+    [Fact]
+    public async Task An_unfiltered_marten_query_returns_only_the_callers_rows()
+    {
+        await SeedAsync();
+
+        await using var alice = await Sessions.ReadAsync(new Caller("alice", []), default);
+        var views = await alice.Session.Query<RecordView>().ToListAsync();
+        var events = await alice.Session.Events.QueryAllRawEvents().ToListAsync();
+
+        Assert.Equal(["a1", "a2"], views.Select(v => v.RecordId).Order());
+        Assert.Equal(2, events.Count);
+        Assert.All(events, e => Assert.Equal("alice", ((ChangeRecorded)e.Data).UserId));
+    }
+
+    [Theory]
+    [InlineData("alice", 2, 2, 1)]
+    [InlineData("bob", 1, 1, 1)]
+    [InlineData("", 0, 0, 0)]
+    [InlineData(null, 0, 0, 0)]
+    public async Task Plain_sql_as_the_restricted_role_sees_only_the_identity_set(string? user, long views, long events, long streams)
+    {
+        await SeedAsync();
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        if (user is null)
+        {
+            await using var role = new NpgsqlCommand($"set local role {RowSecurity.AppRole}", connection, transaction);
+            await role.ExecuteNonQueryAsync();
+        }
+        else
+        {
+            await RowSecurity.ActAsAsync(connection, transaction, new Caller(user, []), default);
+        }
+
+        async Task<long> CountAsync(string table)
+        {
+            await using var count = new NpgsqlCommand($"select count(*) from manasync.{table}", connection, transaction);
+            return (long)(await count.ExecuteScalarAsync())!;
+        }
+
+        Assert.Equal(views, await CountAsync("mt_doc_recordview"));
+        Assert.Equal(events, await CountAsync("mt_events"));
+        Assert.Equal(streams, await CountAsync("mt_streams"));
+    }
+
+    [Fact]
+    public async Task The_restricted_role_can_neither_bypass_nor_write_for_someone_else()
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using (var role = new NpgsqlCommand("select rolsuper, rolbypassrls from pg_roles where rolname = @name", connection))
+        {
+            role.Parameters.AddWithValue("name", RowSecurity.AppRole);
+            await using var reader = await role.ExecuteReaderAsync();
+            Assert.True(await reader.ReadAsync());
+            Assert.False(reader.GetBoolean(0));
+            Assert.False(reader.GetBoolean(1));
+        }
+
+        await using var transaction = await connection.BeginTransactionAsync();
+        await RowSecurity.ActAsAsync(connection, transaction, new Caller("mallory", []), default);
+        await using var forge = new NpgsqlCommand(
+            "insert into manasync.mt_doc_recordview (id, data, scope, app_id, table_name, position_tx, position_index) " +
+            "values ('x', '{}', 'u:alice', 'todo', 'tasks', 0, 0)", connection, transaction);
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => forge.ExecuteNonQueryAsync());
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, refused.SqlState);
+    }
+}
