@@ -3,6 +3,7 @@ using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Dev;
 using ManaSync.Web.Features.Live;
+using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
@@ -38,10 +39,17 @@ builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<LiveConnections>();
 builder.Services.AddSingleton<LiveHub>();
 builder.Services.AddSingleton<TokenValidator>();
+builder.Services.AddSingleton<WebSocketSession.Services>();
 builder.Services.AddSingleton(NpgsqlDataSource.Create(database.ConnectionString));
 builder.Services.AddHostedService<ChangeListener>();
 if (settings.IssuesDevTokens) builder.Services.AddSingleton<DevIssuer>();
 builder.Services.AddManaSyncAuthentication(settings);
+builder.Services.AddManaServices();
+builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
+    .WithOrigins([.. settings.CorsOrigins])
+    .WithMethods("GET", "POST", "OPTIONS")
+    .WithHeaders("Authorization", "Content-Type", "X-Client-Id", "Last-Event-ID")
+    .AllowCredentials()));
 builder.Services.AddMarten(options => options.ConfigureManaSync(database.ConnectionString))
     .IntegrateWithWolverine()
     .ApplyAllDatabaseChangesOnStartup();
@@ -52,6 +60,7 @@ builder.Services.AddWolverineHttp();
 
 var app = builder.Build();
 app.UseJsonErrors();
+app.UseCors();
 app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 app.UseAuthentication();
 app.UseAuthorization();

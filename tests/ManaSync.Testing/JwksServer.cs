@@ -16,6 +16,9 @@ public sealed class JwksServer : IAsyncDisposable
     private JwksServer(WebApplication app) => _app = app;
 
     public string Url => _app.Urls.Single() + "/jwks";
+
+    /// <summary>While set, the endpoint answers 503, as an unreachable auth service would fail.</summary>
+    public volatile bool Down;
     public int Fetches => Volatile.Read(ref _fetches);
 
     public static async Task<JwksServer> StartAsync()
@@ -27,6 +30,7 @@ public sealed class JwksServer : IAsyncDisposable
         app.MapGet("/jwks", () =>
         {
             Interlocked.Increment(ref server._fetches);
+            if (server.Down) return Results.StatusCode(StatusCodes.Status503ServiceUnavailable);
             lock (server._keys) return Results.Json(new { keys = server._keys.Select(key => key.ToJwk()).ToArray() });
         });
         await app.StartAsync();

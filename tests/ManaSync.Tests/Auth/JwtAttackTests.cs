@@ -26,7 +26,13 @@ public sealed class JwksAppFixture : AppFixture
         Key = Jwks.AddKey("key-1");
     }
 
-    protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string> { ["JWKS_URL"] = Jwks.Url };
+    public const string Issuer = "https://auth.mana.test";
+    public const string Audience = "mana-sync";
+
+    protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>
+    {
+        ["JWKS_URL"] = Jwks.Url, ["JWT_ISSUER"] = Issuer, ["JWT_AUDIENCE"] = Audience,
+    };
 
     protected override void ConfigureServices(IServiceCollection services) => services.AddSingleton<TimeProvider>(Clock);
 
@@ -48,10 +54,14 @@ public sealed class JwtAttackTests(JwksAppFixture app)
 {
     private static string B64(object value) => Base64UrlEncoder.Encode(JsonSerializer.SerializeToUtf8Bytes(value));
 
-    private static Dictionary<string, object?> Claims(string? sub = "alice", int expiresIn = 600, int? notBeforeIn = null)
+    private static Dictionary<string, object?> Claims(string? sub = "alice", int expiresIn = 600, int? notBeforeIn = null,
+        string issuer = JwksAppFixture.Issuer, string audience = JwksAppFixture.Audience)
     {
         var now = DateTimeOffset.UtcNow;
-        var claims = new Dictionary<string, object?> { ["exp"] = now.AddSeconds(expiresIn).ToUnixTimeSeconds(), ["iat"] = now.ToUnixTimeSeconds() };
+        var claims = new Dictionary<string, object?>
+        {
+            ["exp"] = now.AddSeconds(expiresIn).ToUnixTimeSeconds(), ["iat"] = now.ToUnixTimeSeconds(), ["iss"] = issuer, ["aud"] = audience,
+        };
         if (sub is not null) claims["sub"] = sub;
         if (notBeforeIn is not null) claims["nbf"] = now.AddSeconds(notBeforeIn.Value).ToUnixTimeSeconds();
         return claims;
@@ -75,7 +85,7 @@ public sealed class JwtAttackTests(JwksAppFixture app)
     [
         "alg none", "HS256 signed with the public key", "expired 2 min ago", "nbf in the future",
         "foreign key under a known kid", "unknown kid", "no kid", "empty sub", "no sub", "tampered payload",
-        "RS256 header", "garbage", "no token",
+        "RS256 header", "garbage", "no token", "wrong issuer", "wrong audience",
     ];
 
     private string? Forge(string attack)
@@ -95,6 +105,8 @@ public sealed class JwtAttackTests(JwksAppFixture app)
             "tampered payload" => Tampered(),
             "RS256 header" => Rs256Header(),
             "garbage" => "not.a.jwt",
+            "wrong issuer" => SignEd25519(app.Key, header, Claims(issuer: "https://evil.example")),
+            "wrong audience" => SignEd25519(app.Key, header, Claims(audience: "another-service")),
             _ => null,
         };
 
@@ -165,6 +177,30 @@ public sealed class JwtAttackTests(JwksAppFixture app)
         Assert.Equal(HttpStatusCode.OK, withNewKey.StatusCode);
         Assert.Equal(0, fetchesDuringFlood);
         Assert.Equal(fetchesAfterRotation + 1, app.Jwks.Fetches);
+    }
+
+    [Fact]
+    public async Task While_the_jwks_is_unreachable_known_keys_keep_working_and_nothing_else_gets_in()
+    {
+        var header = new { alg = "EdDSA", typ = "JWT", kid = app.Key.KeyId };
+        using (await PullWith(SignEd25519(app.Key, header, Claims()))) { }
+        app.Jwks.Down = true;
+        try
+        {
+            app.Clock.Advance(SigningKeys.RefetchInterval);
+            var stranger = Ed25519Tokens.NewKey("stranger");
+            using var known = await PullWith(SignEd25519(app.Key, header, Claims()));
+            using var unknown = await PullWith(SignEd25519(stranger, new { alg = "EdDSA", typ = "JWT", kid = stranger.KeyId }, Claims()));
+            using var health = await app.Client.GetAsync("/health");
+
+            Assert.Equal(HttpStatusCode.OK, known.StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, unknown.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        }
+        finally
+        {
+            app.Jwks.Down = false;
+        }
     }
 
     [Fact]

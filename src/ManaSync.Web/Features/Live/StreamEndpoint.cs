@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using Wolverine.Http;
@@ -22,8 +23,8 @@ public static class StreamEndpoint
     public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(30);
 
     [WolverineGet("/sync/{appId}/stream")]
-    public static async Task Get(string appId, HttpContext http, CallerSessions sessions, LiveHub hub,
-        LiveConnections connections, ServerSettings settings, TimeProvider time)
+    public static async Task Get(string appId, HttpContext http, CallerSessions sessions, BillingGate billing,
+        Memberships memberships, LiveHub hub, LiveConnections connections, ServerSettings settings, TimeProvider time)
     {
         if (!AppId.IsValid(appId))
         {
@@ -39,8 +40,15 @@ public static class StreamEndpoint
             return;
         }
 
-        var userId = http.User.Id();
-        var caller = new Caller(userId, []);
+        var cancellation = http.RequestAborted;
+        if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid)
+        {
+            await unpaid.ExecuteAsync(http);
+            return;
+        }
+
+        var (caller, _) = await memberships.CallerAsync(http.User, cancellation);
+        var userId = caller.UserId;
         var scopes = caller.Scopes;
         var collections = http.Request.Query["collections"].ToString()
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) is { Length: > 0 } listed
@@ -48,7 +56,6 @@ public static class StreamEndpoint
             : null;
         var clientId = http.Request.Headers["X-Client-Id"].ToString() is { Length: > 0 } id ? id : null;
         var expiresAt = http.User.ExpiresAt() ?? DateTimeOffset.MaxValue;
-        var cancellation = http.RequestAborted;
 
         // Subscribe before reading the backlog, so a commit in between still wakes the stream.
         var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });

@@ -1,4 +1,3 @@
-using ManaSync.Web.Auth;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
 using Microsoft.AspNetCore.Authorization;
@@ -14,19 +13,14 @@ public static class WebSocketEndpoint
 {
     [AllowAnonymous]
     [WolverineGet("/ws")]
-    public static Task AllApps(HttpContext http, TokenValidator tokens, LiveHub hub, LiveConnections connections, TimeProvider time) =>
-        RunAsync(http, null, tokens, hub, connections, time);
+    public static Task AllApps(HttpContext http, WebSocketSession.Services services) => RunAsync(http, null, services);
 
     [AllowAnonymous]
     [WolverineGet("/ws/{appId}")]
-    public static Task OneApp(string appId, HttpContext http, TokenValidator tokens, LiveHub hub, LiveConnections connections,
-        TimeProvider time) =>
-        AppId.IsValid(appId)
-            ? RunAsync(http, appId, tokens, hub, connections, time)
-            : ApiError.BadRequest(AppId.Rule).ExecuteAsync(http);
+    public static Task OneApp(string appId, HttpContext http, WebSocketSession.Services services) =>
+        AppId.IsValid(appId) ? RunAsync(http, appId, services) : ApiError.BadRequest(AppId.Rule).ExecuteAsync(http);
 
-    private static async Task RunAsync(HttpContext http, string? appId, TokenValidator tokens, LiveHub hub,
-        LiveConnections connections, TimeProvider time)
+    private static async Task RunAsync(HttpContext http, string? appId, WebSocketSession.Services services)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -34,6 +28,6 @@ public static class WebSocketEndpoint
             return;
         }
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
-        await new WebSocketSession(socket, appId, tokens, hub, connections, time).RunAsync(http.RequestAborted);
+        await new WebSocketSession(socket, appId, services).RunAsync(http.RequestAborted);
     }
 }

@@ -2,6 +2,7 @@ using System.Net.WebSockets;
 using System.Text.Json;
 using System.Threading.Channels;
 using ManaSync.Web.Auth;
+using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 
 namespace ManaSync.Web.Features.Live;
@@ -12,9 +13,12 @@ namespace ManaSync.Web.Features.Live;
 /// small bounded queue in order; a client that lets it fill up is closed rather than buffered
 /// without bound.
 /// </summary>
-public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValidator tokens, LiveHub hub,
-    LiveConnections connections, TimeProvider time)
+public sealed class WebSocketSession(WebSocket socket, string? appId, WebSocketSession.Services services)
 {
+    /// <summary>What every session needs from the host.</summary>
+    public sealed record Services(TokenValidator Tokens, Memberships Memberships, LiveHub Hub, LiveConnections Connections,
+        TimeProvider Time);
+
     public static readonly TimeSpan AuthTimeout = TimeSpan.FromSeconds(10);
     public const int MaxMessageBytes = 10 * 1024 * 1024;
     private const int OutboxCapacity = 64;
@@ -27,12 +31,14 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValid
     public async Task RunAsync(CancellationToken cancellation)
     {
         var sending = SendLoopAsync(cancellation);
-        var userId = await AuthenticateAsync(cancellation);
-        if (userId is not null)
+        var user = await AuthenticateAsync(cancellation);
+        if (user is not null)
         {
-            using var registration = connections.Open(userId);
-            using var subscription = hub.Subscribe(
-                commit => commit.UserId == userId && (appId is null || commit.AppId == appId),
+            var (caller, _) = await services.Memberships.CallerAsync(user, cancellation);
+            using var registration = services.Connections.Open(caller.UserId);
+            using var subscription = services.Hub.Subscribe(
+                commit => (appId is null || commit.AppId == appId) &&
+                          (commit.UserId == caller.UserId || commit.Scopes.Intersect(caller.Scopes).Any()),
                 commit =>
                 {
                     if (commit is not null)
@@ -45,17 +51,17 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValid
     }
 
     /// <returns>The user, or null when the socket is being closed instead.</returns>
-    private async Task<string?> AuthenticateAsync(CancellationToken cancellation)
+    private async Task<System.Security.Claims.ClaimsPrincipal?> AuthenticateAsync(CancellationToken cancellation)
     {
         // Cancelling a pending receive would abort the socket, so the deadline races it instead.
-        var deadline = Task.Delay(AuthTimeout, time, cancellation);
+        var deadline = Task.Delay(AuthTimeout, services.Time, cancellation);
         while (true)
         {
             var receiving = ReceiveAsync(cancellation);
             if (await Task.WhenAny(receiving, deadline) == deadline)
             {
                 Close(WebSocketCloseStatus.PolicyViolation, "authentication timeout");
-                await Task.WhenAny(receiving, Task.Delay(CloseHandshakeTimeout, time, CancellationToken.None));
+                await Task.WhenAny(receiving, Task.Delay(CloseHandshakeTimeout, services.Time, CancellationToken.None));
                 return null;
             }
             if (await receiving is not { } message) return null;
@@ -66,7 +72,7 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValid
                 continue;
             }
             var token = message.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString() : null;
-            var principal = token is null ? null : await tokens.ValidateAsync(token, cancellation);
+            var principal = token is null ? null : await services.Tokens.ValidateAsync(token, cancellation);
             if (principal is null)
             {
                 Enqueue(Error("invalid token"));
@@ -74,7 +80,7 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, TokenValid
                 return null;
             }
             Enqueue(new Message(new { type = "auth-ok" }));
-            return principal.Id();
+            return principal;
         }
     }
 

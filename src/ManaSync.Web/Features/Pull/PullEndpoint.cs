@@ -1,6 +1,7 @@
 using System.Globalization;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using Wolverine.Http;
@@ -11,7 +12,8 @@ namespace ManaSync.Web.Features.Pull;
 public static class PullEndpoint
 {
     [WolverineGet("/sync/{appId}/pull")]
-    public static async Task<IResult> Get(string appId, HttpContext http, CallerSessions sessions, CancellationToken cancellation)
+    public static async Task<IResult> Get(string appId, HttpContext http, CallerSessions sessions, BillingGate billing,
+        Memberships memberships, CancellationToken cancellation)
     {
         var query = http.Request.Query;
         if (!AppId.IsValid(appId)) return ApiError.BadRequest(AppId.Rule);
@@ -20,8 +22,10 @@ public static class PullEndpoint
         if (!TryReadLimit(query["limit"].ToString(), out var limit))
             return ApiError.BadRequest($"limit must be a whole number from 1 to {ChangeFeed.MaxLimit}.");
 
+        if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid) return unpaid;
+
         var clientId = http.Request.Headers["X-Client-Id"].ToString();
-        var caller = new Caller(http.User.Id(), []);
+        var (caller, _) = await memberships.CallerAsync(http.User, cancellation);
         await using var session = await sessions.ReadAsync(caller, cancellation);
         var page = await ChangeFeed.ReadAsync(session.Session,
             new FeedRequest(caller.Scopes, appId, [table], since, clientId.Length > 0 ? clientId : null, limit),

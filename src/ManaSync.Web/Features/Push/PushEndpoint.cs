@@ -2,6 +2,7 @@ using ManaSync.Projections.Records;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Live;
+using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
@@ -17,9 +18,10 @@ public static class PushEndpoint
     /// <returns>The response, and (when anything was stored) the commit for live subscribers on every node.</returns>
     [WolverinePost("/sync/{appId}")]
     public static async Task<(IResult, ChangesCommitted?)> Post(string appId, HttpContext http, CallerSessions sessions,
-        ServerSettings settings, TimeProvider time, CancellationToken cancellation)
+        BillingGate billing, Memberships memberships, ServerSettings settings, TimeProvider time, CancellationToken cancellation)
     {
         if (!AppId.IsValid(appId)) return (ApiError.BadRequest(AppId.Rule), null);
+        if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid) return (unpaid, null);
         if (await RequestBody.ReadAsync(http.Request, cancellation) is not { } body)
             return (ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch."), null);
 
@@ -28,8 +30,10 @@ public static class PushEndpoint
         if (!Cursor.TryRead(batch!.Since, out var since))
             return (ApiError.BadRequest("since is not a cursor this server issued."), null);
 
-        var userId = http.User.Id();
-        var caller = new Caller(userId, []);
+        var (caller, spacesKnown) = await memberships.CallerAsync(http.User, cancellation);
+        if (PushAccess.Check(batch, caller, spacesKnown) is { } denied) return (denied, null);
+
+        var userId = caller.UserId;
         var now = time.GetUtcNow();
         var outcome = await PushStore.StoreAsync(sessions, caller, batch,
             commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx), cancellation);
