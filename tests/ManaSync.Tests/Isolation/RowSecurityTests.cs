@@ -70,6 +70,23 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
         Assert.Equal(streams, await CountAsync("mt_streams"));
     }
 
+    [Theory]
+    [InlineData("mt_doc_envelope")]
+    [InlineData("wolverine_incoming_envelopes")]
+    [InlineData("wolverine_dead_letters")]
+    [InlineData("mt_doc_deadletterevent")]
+    public async Task The_restricted_role_cannot_read_bookkeeping_tables(string table)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await RowSecurity.ActAsAsync(connection, transaction, new Caller("alice", []), default);
+        await using var read = new NpgsqlCommand($"select count(*) from manasync.{table}", connection, transaction);
+
+        var refused = await Assert.ThrowsAsync<PostgresException>(() => read.ExecuteScalarAsync());
+        Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, refused.SqlState);
+    }
+
     [Fact]
     public async Task The_restricted_role_can_neither_bypass_nor_write_for_someone_else()
     {

@@ -41,9 +41,12 @@ public static class RowSecurity
         create or replace function manasync.stream_owner(stream_id text) returns text
           language sql immutable as $$ select substr(stream_id, strpos(stream_id, ':') + 1) $$;
 
+        -- Requests touch the three tables that hold user data, and nothing else: Marten's and
+        -- Wolverine's bookkeeping (progress, dead letters, envelopes) stays out of the role's reach.
         grant usage on schema manasync to manasync_app;
-        grant select, insert, update on all tables in schema manasync to manasync_app;
-        grant usage, select on all sequences in schema manasync to manasync_app;
+        revoke all on all tables in schema manasync from manasync_app;
+        grant select, insert, update on manasync.mt_events, manasync.mt_streams, manasync.mt_doc_recordview to manasync_app;
+        grant usage, select on sequence manasync.mt_events_sequence to manasync_app;
         grant execute on all functions in schema manasync to manasync_app;
 
         -- Record views: the caller's own scope and their spaces'.
