@@ -9,7 +9,7 @@ namespace ManaSync.Events;
 /// <remarks>
 /// Everything the merge needs travels in the event body (Marten's quick append does not show inline
 /// projections the event sequence), including where the change sits in commit order
-/// (<see cref="CommitTx"/>, <see cref="BatchIndex"/>) and the future limit the server applied.
+/// (<see cref="CommitTx"/>, <see cref="CommitIndex"/>) and the future limit the server applied.
 /// </remarks>
 public sealed record ChangeRecorded
 {
@@ -47,7 +47,10 @@ public sealed record ChangeRecorded
     /// <summary>PostgreSQL transaction id (xid8) of the push that stored this event: the cursor position.</summary>
     public required long CommitTx { get; init; }
 
-    /// <summary>Index of the change inside its push batch: orders changes of one transaction.</summary>
+    /// <summary>Index of the event inside the transaction that stored it: orders events of one transaction.</summary>
+    public required int CommitIndex { get; init; }
+
+    /// <summary>Index of the change inside the batch the client pushed: breaks ties between its changes.</summary>
     public required int BatchIndex { get; init; }
 
     /// <summary>SHA-256 of the change's canonical JSON: tells an idempotent retry from an eventId clash.</summary>

@@ -79,7 +79,7 @@ public sealed class RecordView
 
         var latest = Writes().Select(w => w.Position).DefaultIfEmpty(Position.Start).Max();
         (PositionTx, PositionIndex) = (latest.Tx, latest.Index);
-        if (!wasLive && IsLive) Born = new Position(change.CommitTx, change.BatchIndex);
+        if (!wasLive && IsLive) Born = new Position(change.CommitTx, change.CommitIndex);
     }
 
     /// <summary>The latest winning writes: the ones a client has to be told about.</summary>

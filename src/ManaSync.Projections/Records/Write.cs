@@ -41,7 +41,7 @@ public sealed record Write(
         change.EventId,
         change.ClientId,
         change.UserId,
-        new Position(change.CommitTx, change.BatchIndex),
+        new Position(change.CommitTx, change.CommitIndex),
         change.SchemaVersion,
         change.Actor);
 

@@ -45,6 +45,7 @@ public sealed class MergePropertyTests
                     ReceivedAt = received,
                     FutureLimit = received.AddMinutes(5),
                     CommitTx = tx,
+                    CommitIndex = index,
                     BatchIndex = index,
                     PayloadHash = "",
                 };

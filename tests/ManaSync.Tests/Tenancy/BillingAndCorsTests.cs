@@ -58,11 +58,18 @@ public sealed class BillingAndCorsTests(TenancyFixture app)
     }
 
     [Fact]
-    public async Task Health_is_never_gated()
+    public async Task Health_and_export_are_never_gated()
     {
+        var user = Id("lapsed");
+        app.Services.Inactive[user] = true;
+        using var export = new HttpRequestMessage(HttpMethod.Get, "/backup/export");
+        export.Headers.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(user));
+
         using var health = await app.Client.GetAsync("/health");
+        using var exported = await app.Client.SendAsync(export);
 
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, exported.StatusCode);
     }
 
     [Fact]

@@ -72,6 +72,7 @@ public static class PushDecider
         ReceivedAt = context.Now,
         FutureLimit = context.Now + context.MaxClockSkew,
         CommitTx = context.CommitTx,
+        CommitIndex = change.Index,
         BatchIndex = change.Index,
         PayloadHash = change.PayloadHash,
     };

@@ -1,5 +1,6 @@
 using ManaSync.Events;
 using ManaSync.Projections.Records;
+using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
 using Npgsql;
@@ -46,17 +47,12 @@ public static class PushStore
         var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
         var context = contextAt(commitTx);
 
-        // Writers of the same stream or record take turns: the view a push reads is the one it
-        // overwrites, and appends to one stream do not race for its next version. One statement takes
-        // all locks in a fixed order, so two pushes cannot deadlock.
-        var streamKey = context.AppId + ":" + context.UserId;
+        var streamKey = WriteLocks.Stream(context.AppId, context.UserId);
         var keys = batch.Changes
             .Select(change => RecordKey.For(RecordKey.ScopeOf(context.UserId, change.SpaceId), context.AppId, change.Table, change.RecordId))
             .Distinct()
             .ToArray();
-        await session.QueryAsync<long>(
-            "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest(?) as k order by h) as locks",
-            cancellation, [keys.Append("stream:" + streamKey).ToArray()]);
+        await WriteLocks.TakeAsync(session, keys, [streamKey], cancellation);
 
         var stored = await LoadStoredAsync(session, batch, cancellation);
         var views = (await session.LoadManyAsync<RecordView>(cancellation, keys)).ToDictionary(view => view.Id);

@@ -192,7 +192,7 @@ public static class PushValidation
     /// The first value PostgreSQL's jsonb (and a JavaScript client) cannot hold: a string with \u0000
     /// or a lone surrogate, or a number no 64-bit float can represent.
     /// </summary>
-    private static string? FindUnstorable(JsonElement element, string path)
+    public static string? FindUnstorable(JsonElement element, string path)
     {
         switch (element.ValueKind)
         {

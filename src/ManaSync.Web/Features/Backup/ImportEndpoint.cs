@@ -1,0 +1,51 @@
+using ManaSync.Web.Auth;
+using ManaSync.Web.Configuration;
+using ManaSync.Web.Features.Tenancy;
+using ManaSync.Web.Infrastructure;
+using Microsoft.AspNetCore.Http.Features;
+using Wolverine;
+using Wolverine.Http;
+
+namespace ManaSync.Web.Features.Backup;
+
+public sealed record ImportResult(int Imported, int Skipped);
+
+/// <summary>
+/// POST /backup/import: replays a .mana archive of the caller's own into their account. The whole
+/// archive is checked first (structure, hash, every line, the owner); a bad one stores nothing.
+/// </summary>
+public static class ImportEndpoint
+{
+    /// <summary>Archives can be far larger than a push; they are spooled to a temporary file, not held in memory.</summary>
+    public const long MaxArchiveBytes = 1L << 30;
+
+    [WolverinePost("/backup/import")]
+    public static async Task<(IResult, OutgoingMessages)> Post(HttpContext http, Infrastructure.Isolation.CallerSessions sessions,
+        Memberships memberships, ServerSettings settings)
+    {
+        var cancellation = http.RequestAborted;
+        if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxArchiveBytes;
+
+        await using var archive = new FileStream(Path.GetTempFileName(), FileMode.Create, FileAccess.ReadWrite, FileShare.None,
+            64 * 1024, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
+        await http.Request.Body.CopyToAsync(archive, cancellation);
+        if (archive.Length > MaxArchiveBytes)
+            return (ApiError.PayloadTooLarge($"Archives are limited to {MaxArchiveBytes} bytes."), []);
+
+        var (manifest, fault) = await BackupReader.VerifyAsync(archive, cancellation);
+        if (fault is not null) return (ApiError.BadRequest(fault), []);
+        var (caller, _) = await memberships.CallerAsync(http.User, cancellation);
+        if (manifest!.UserId != caller.UserId)
+            return (new ApiError("forbidden", "This archive belongs to another user.").ToResult(StatusCodes.Status403Forbidden), []);
+
+        var outcome = await ImportStore.StoreAsync(sessions, caller, manifest, BackupReader.LinesAsync(archive, cancellation),
+            settings.MaxClockSkew, cancellation);
+        return outcome.Refusal switch
+        {
+            ImportRefusal.EventIdTaken => (ApiError.Conflict("An eventId in this archive is already used by another user's change."), []),
+            ImportRefusal.NotAMember => (new ApiError("forbidden", "The archive writes into a space you are not a member of.")
+                .ToResult(StatusCodes.Status403Forbidden), []),
+            _ => (Results.Json(new ImportResult(outcome.Imported, outcome.Skipped), WireJson.Options), [.. outcome.Commits]),
+        };
+    }
+}

@@ -1,0 +1,95 @@
+using ManaSync.Projections.Records;
+using ManaSync.Web.Features.Live;
+using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Infrastructure.Isolation;
+using Marten;
+using Npgsql;
+
+namespace ManaSync.Web.Features.Backup;
+
+/// <param name="Refusal">Why nothing was stored, if so.</param>
+/// <param name="Commits">What was stored, per app, for live subscribers.</param>
+public sealed record ImportOutcome(int Imported, int Skipped, ImportRefusal Refusal, IReadOnlyList<ChangesCommitted> Commits)
+{
+    public static ImportOutcome Refused(ImportRefusal refusal) => new(0, 0, refusal, []);
+}
+
+public enum ImportRefusal
+{
+    None,
+
+    /// <summary>An eventId of the archive belongs to another user's change.</summary>
+    EventIdTaken,
+
+    /// <summary>The archive writes into a shared space the caller is not (or no longer) a member of.</summary>
+    NotAMember,
+}
+
+/// <summary>
+/// Replays an archive's events into the caller's streams in one transaction: events whose eventId is
+/// already stored are skipped, the rest are appended and merged like pushed changes.
+/// </summary>
+public static class ImportStore
+{
+    private const int ChunkSize = 500;
+
+    public static async Task<ImportOutcome> StoreAsync(CallerSessions sessions, Caller caller, BackupManifest manifest,
+        IAsyncEnumerable<BackupLine> lines, TimeSpan maxClockSkew, CancellationToken cancellation)
+    {
+        await using var scope = await sessions.WriteAsync(caller, cancellation, commitOnSave: false);
+        var session = scope.Session;
+        var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
+        await WriteLocks.TakeAsync(session, [], manifest.Apps.Select(app => WriteLocks.Stream(app, caller.UserId)), cancellation);
+
+        var seen = new HashSet<Guid>();
+        var (imported, skipped, index) = (0, 0, 0);
+        var written = new Dictionary<string, (HashSet<string> Scopes, HashSet<string> Tables)>();
+        try
+        {
+            await foreach (var chunk in lines.Chunk(ChunkSize).WithCancellation(cancellation))
+            {
+                var events = chunk.Select(line => line.ToEvent(caller.UserId, commitTx, index++, maxClockSkew)).ToList();
+                var stored = await StoredIdsAsync(session, events.Select(e => e.EventId).ToArray(), cancellation);
+                var fresh = events.Where(e => !stored.Contains(e.EventId) && seen.Add(e.EventId)).ToList();
+                skipped += events.Count - fresh.Count;
+                if (fresh.Count == 0) continue;
+                if (fresh.Any(e => RecordKey.IsShared(e.SpaceId, e.UserId) && !caller.IsMemberOf(e.SpaceId!)))
+                    return ImportOutcome.Refused(ImportRefusal.NotAMember);
+
+                // Shared records may be written by other members meanwhile: take their turn on them.
+                var sharedKeys = fresh.Where(e => RecordKey.IsShared(e.SpaceId, e.UserId)).Select(RecordKey.For).Distinct();
+                await WriteLocks.TakeAsync(session, sharedKeys, [], cancellation);
+                foreach (var stream in fresh.GroupBy(e => e.AppId))
+                    session.Events.Append(WriteLocks.Stream(stream.Key, caller.UserId), stream.Select(e =>
+                    {
+                        var wrapped = session.Events.BuildEvent(e);
+                        wrapped.Id = e.EventId;
+                        return (object)wrapped;
+                    }).ToArray());
+                await session.SaveChangesAsync(cancellation);
+                imported += fresh.Count;
+                foreach (var e in fresh)
+                {
+                    if (!written.TryGetValue(e.AppId, out var app)) written[e.AppId] = app = ([], []);
+                    app.Scopes.Add(RecordKey.ScopeOf(e.UserId, e.SpaceId));
+                    app.Tables.Add(e.Table);
+                }
+            }
+            await scope.CommitAsync(cancellation);
+        }
+        catch (Exception e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation }
+                                      || e is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation })
+        {
+            // Row-level security hides the other user's event; only the unique index says the id is taken.
+            return ImportOutcome.Refused(ImportRefusal.EventIdTaken);
+        }
+        return new ImportOutcome(imported, skipped, ImportRefusal.None,
+            written.Select(app => new ChangesCommitted(caller.UserId, app.Key, app.Value.Scopes.ToList(), app.Value.Tables.ToList())).ToList());
+    }
+
+    private static async Task<HashSet<Guid>> StoredIdsAsync(IDocumentSession session, Guid[] ids, CancellationToken cancellation)
+    {
+        var stored = await session.Events.QueryAllRawEvents().Where(e => e.Id.IsOneOf(ids)).Select(e => e.Id).ToListAsync(cancellation);
+        return stored.ToHashSet();
+    }
+}

@@ -1,0 +1,19 @@
+using Marten;
+
+namespace ManaSync.Web.Features.Sync;
+
+/// <summary>
+/// Transaction-scoped advisory locks that make writers of one stream or record take turns: the view
+/// a writer reads is the one it overwrites, and appends to one stream do not race for its next
+/// version. One statement takes all locks in hash order, so two writers cannot deadlock.
+/// </summary>
+public static class WriteLocks
+{
+    public static string Stream(string appId, string userId) => appId + ":" + userId;
+
+    public static Task TakeAsync(IQuerySession session, IEnumerable<string> recordKeys, IEnumerable<string> streams,
+        CancellationToken cancellation) =>
+        session.QueryAsync<long>(
+            "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest(?) as k order by h) as locks",
+            cancellation, [recordKeys.Concat(streams.Select(stream => "stream:" + stream)).ToArray()]);
+}

@@ -1,0 +1,198 @@
+using System.IO.Compression;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using ManaSync.Testing;
+using ManaSync.Tests.Support;
+using ManaSync.Web.Features.Backup;
+using Xunit;
+using static ManaSync.Testing.Changes;
+
+namespace ManaSync.Tests.Backup;
+
+public sealed class BackupTests(AppFixture app) : SyncTest(app)
+{
+    private async Task<byte[]> ExportAsync(string user)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/backup/export");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", App.TokenFor(user));
+        using var response = await App.Client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/zip", response.Content.Headers.ContentType?.MediaType);
+        Assert.Matches($"^attachment; filename=\"mana-backup-{user}-[0-9]{{8}}-[0-9]{{6}}\\.mana\"$",
+            response.Content.Headers.ContentDisposition?.ToString() ?? response.Headers.GetValues("Content-Disposition").Single());
+        return await response.Content.ReadAsByteArrayAsync();
+    }
+
+    private async Task<Reply> ImportAsync(string user, byte[] archive)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/backup/import") { Content = new ByteArrayContent(archive) };
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", App.TokenFor(user));
+        using var response = await App.Client.SendAsync(request);
+        return new Reply(response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private static (List<string> Entries, byte[] Events, JsonObject Manifest) Open(byte[] archive)
+    {
+        using var zip = new ZipArchive(new MemoryStream(archive), ZipArchiveMode.Read);
+        using var events = new MemoryStream();
+        zip.GetEntry("events.jsonl")!.Open().CopyTo(events);
+        using var manifest = new StreamReader(zip.GetEntry("manifest.json")!.Open());
+        return (zip.Entries.Select(e => e.FullName).ToList(), events.ToArray(), JsonNode.Parse(manifest.ReadToEnd())!.AsObject());
+    }
+
+    private async Task SeedAsync()
+    {
+        var device = App.ClientFor("alice", "laptop");
+        (await device.PushAsync("todo", """
+            {"changes":[
+              {"table":"tasks","id":"t1","op":"insert","data":{"title":"one","updatedAt":"2026-01-01T10:00:00.000Z"},"actor":{"kind":"ai"}},
+              {"table":"tasks","id":"t1","op":"update","fields":{"title":{"value":"two","updatedAt":"2026-01-01T10:01:00.000Z"}}},
+              {"table":"tasks","id":"t2","op":"insert","data":{"title":"gone"}},
+              {"table":"tasks","id":"t2","op":"delete"},
+              {"table":"tasks","id":"t3","op":"insert","data":{"title":"soft"}},
+              {"table":"tasks","id":"t3","op":"delete","deletedAt":"2026-01-01T11:00:00.000Z"}]}
+            """)).AssertStatus(HttpStatusCode.OK);
+        (await device.PushAsync("notes", Batch(Insert("notes", "n1", new { text = "hi" })))).AssertStatus(HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task The_export_holds_every_event_and_a_manifest_that_describes_it()
+    {
+        await SeedAsync();
+
+        var (entries, events, manifest) = Open(await ExportAsync("alice"));
+        var lines = Encoding.UTF8.GetString(events).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(line => JsonNode.Parse(line)!.AsObject()).ToList();
+
+        Assert.Equal(["events.jsonl", "manifest.json"], entries);
+        Assert.Equal(7, lines.Count);
+        Assert.Equal(1, manifest["formatVersion"]!.GetValue<int>());
+        Assert.Equal(1, manifest["schemaVersion"]!.GetValue<int>());
+        Assert.Equal("alice", manifest["userId"]!.GetValue<string>());
+        Assert.Equal(7, manifest["eventCount"]!.GetValue<int>());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(events)), manifest["eventsSha256"]!.GetValue<string>());
+        Assert.Equal(["notes", "todo"], manifest["apps"]!.AsArray().Select(a => a!.GetValue<string>()));
+        Assert.Equal("mana-sync", manifest["producedBy"]!.GetValue<string>());
+        Assert.Equal(1, manifest["schemaVersionMin"]!.GetValue<int>());
+        Assert.Equal(1, manifest["schemaVersionMax"]!.GetValue<int>());
+        Assert.True(manifest.ContainsKey("createdAt"));
+        Assert.Contains(lines, l => l["op"]!.GetValue<string>() == "delete" && !l.ContainsKey("deletedAt"));
+        Assert.Contains(lines, l => l["deletedAt"]?.GetValue<string>() == "2026-01-01T11:00:00.000Z");
+        Assert.Equal("""{"kind":"ai"}""", lines[0]["actor"]!.ToJsonString());
+        Assert.Equal("2026-01-01T10:01:00.000Z", lines[1]["fieldTimestamps"]!["title"]!.GetValue<string>());
+        Assert.All(lines, l => Assert.Equal("laptop", l["clientId"]!.GetValue<string>()));
+    }
+
+    [Fact]
+    public async Task An_empty_account_exports_an_empty_log_without_version_bounds()
+    {
+        var (_, events, manifest) = Open(await ExportAsync("nobody"));
+
+        Assert.Empty(events);
+        Assert.Equal(0, manifest["eventCount"]!.GetValue<int>());
+        Assert.Equal(Convert.ToHexStringLower(SHA256.HashData([])), manifest["eventsSha256"]!.GetValue<string>());
+        Assert.Empty(manifest["apps"]!.AsArray());
+        Assert.False(manifest.ContainsKey("schemaVersionMin"));
+        Assert.False(manifest.ContainsKey("schemaVersionMax"));
+    }
+
+    [Theory]
+    [InlineData("alice", "mana-backup-alice-20260102-030405.mana")]
+    [InlineData("a.b@c d/é", "mana-backup-a_b_c_d__-20260102-030405.mana")]
+    [InlineData("user_1-x", "mana-backup-user_1-x-20260102-030405.mana")]
+    public void The_file_name_keeps_only_safe_characters_of_the_user_id(string user, string expected) =>
+        Assert.Equal(expected, BackupArchive.FileName(user, new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero)));
+
+    [Fact]
+    public async Task Importing_an_archive_twice_stores_nothing_twice()
+    {
+        await SeedAsync();
+        var archive = await ExportAsync("alice");
+
+        var again = (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+
+        Assert.Equal(0, again.Json["imported"]!.GetValue<int>());
+        Assert.Equal(7, again.Json["skipped"]!.GetValue<int>());
+        Assert.Equal(7, (await App.StoredEventsAsync()).Count);
+    }
+
+    [Fact]
+    public async Task A_tampered_archive_is_refused_and_stores_nothing()
+    {
+        await SeedAsync();
+        var archive = await ExportAsync("alice");
+        await App.ResetAsync();
+        var (_, events, manifest) = Open(archive);
+        var altered = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(events).Replace("\"two\"", "\"evil\""));
+
+        var reply = await ImportAsync("alice", Build(altered, manifest.ToJsonString()));
+
+        reply.AssertStatus(HttpStatusCode.BadRequest);
+        Assert.Contains("eventsSha256", reply.Json["message"]!.GetValue<string>());
+        Assert.Empty(await App.StoredEventsAsync());
+    }
+
+    [Fact]
+    public async Task A_consistent_but_invalid_archive_is_refused_too()
+    {
+        var line = Encoding.UTF8.GetBytes("""{"eventId":"nope","schemaVersion":1,"appId":"todo","table":"t","id":"x","op":"insert","clientId":"","createdAt":"2026-01-01T00:00:00Z"}""" + "\n");
+        var manifest = $$"""{"formatVersion":1,"schemaVersion":1,"userId":"alice","createdAt":"2026-01-01T00:00:00.000Z","eventCount":1,"eventsSha256":"{{Convert.ToHexStringLower(SHA256.HashData(line))}}","apps":["todo"],"producedBy":"mana-sync"}""";
+
+        var reply = await ImportAsync("alice", Build(line, manifest));
+
+        reply.AssertStatus(HttpStatusCode.BadRequest);
+        Assert.Contains("line 1", reply.Json["message"]!.GetValue<string>());
+        Assert.Empty(await App.StoredEventsAsync());
+    }
+
+    [Fact]
+    public async Task Another_users_archive_or_no_archive_at_all_is_refused()
+    {
+        await SeedAsync();
+        var archive = await ExportAsync("alice");
+
+        (await ImportAsync("bob", archive)).AssertStatus(HttpStatusCode.Forbidden);
+        (await ImportAsync("bob", "not a zip"u8.ToArray())).AssertStatus(HttpStatusCode.BadRequest);
+        Assert.DoesNotContain(await App.StoredEventsAsync(), e => e.UserId == "bob");
+    }
+
+    [Fact]
+    public async Task Importing_into_an_empty_account_reproduces_the_pulled_state()
+    {
+        await SeedAsync();
+        var before = await StateAsync();
+        var archive = await ExportAsync("alice");
+        await App.ResetAsync();
+
+        var reply = (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+
+        Assert.Equal(7, reply.Json["imported"]!.GetValue<int>());
+        Assert.Equal(before, await StateAsync());
+    }
+
+    /// <summary>What a fresh device of alice holds after pulling everything, by table and id.</summary>
+    private async Task<string> StateAsync()
+    {
+        var state = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (app, table) in new[] { ("todo", "tasks"), ("notes", "notes") })
+        {
+            var (changes, _) = await App.ClientFor("alice", "fresh-" + Guid.NewGuid()).PullAllAsync(app, table);
+            foreach (var change in changes) state[$"{app}/{table}/{change["id"]}"] = change.ToJsonString();
+        }
+        return string.Join('\n', state.Select(entry => entry.Key + " " + entry.Value));
+    }
+
+    private static byte[] Build(byte[] events, string manifest)
+    {
+        using var buffer = new MemoryStream();
+        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
+        {
+            using (var entry = zip.CreateEntry("events.jsonl").Open()) entry.Write(events);
+            using (var entry = zip.CreateEntry("manifest.json").Open()) entry.Write(Encoding.UTF8.GetBytes(manifest));
+        }
+        return buffer.ToArray();
+    }
+}
