@@ -22,8 +22,13 @@ public static class RowSecurity
 
         do $$
         begin
+          -- Roles belong to the whole cluster, which the advisory lock (per database) does not cover.
           if not exists (select from pg_roles where rolname = 'manasync_app') then
-            create role manasync_app nologin nosuperuser nobypassrls;
+            begin
+              create role manasync_app nologin nosuperuser nobypassrls;
+            exception when duplicate_object or unique_violation then
+              null;
+            end;
           end if;
           if not pg_has_role(current_user, 'manasync_app', 'member') then
             execute format('grant manasync_app to %I', current_user);
