@@ -71,6 +71,10 @@ public static class RowSecurity
                  or 's:' || (data ->> 'spaceId') = any(manasync.caller_scopes()))
           with check (manasync.stream_owner(stream_id) = manasync.caller_user());
 
+        -- Audit reads look events up by record.
+        create index if not exists ix_mt_events_by_record
+          on manasync.mt_events ((data ->> 'appId'), (data ->> 'table'), (data ->> 'recordId'));
+
         -- Streams: the caller's own.
         alter table manasync.mt_streams enable row level security;
         alter table manasync.mt_streams force row level security;

@@ -1,0 +1,39 @@
+using ManaSync.Events;
+using ManaSync.Projections.Records;
+using ManaSync.Web.Auth;
+using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Features.Tenancy;
+using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Infrastructure.Isolation;
+using Wolverine.Http;
+
+namespace ManaSync.Web.Features.Audit;
+
+/// <summary>
+/// GET /audit/{appId}/{table}/{id}?asOf=&lt;time&gt;: the record as the server held it at that moment —
+/// every event it had received by then, merged by the usual rules.
+/// </summary>
+public static class AsOfEndpoint
+{
+    [WolverineGet("/audit/{appId}/{table}/{id}")]
+    public static async Task<IResult> Get(string appId, string table, string id, HttpContext http, CallerSessions sessions,
+        Memberships memberships)
+    {
+        if (!Timestamps.TryParse(http.Request.Query["asOf"].ToString(), out var asOf))
+            return ApiError.BadRequest("asOf must be an RFC 3339 time.");
+        var (caller, _) = await memberships.CallerAsync(http.User, http.RequestAborted);
+        var events = (await RecordEvents.ReadAsync(sessions, caller, appId, table, id, http.RequestAborted))
+            .Where(change => change.ReceivedAt <= asOf)
+            .ToList();
+        if (events.Count == 0) return new ApiError("not_found", "No such record at that time.").ToResult(StatusCodes.Status404NotFound);
+
+        // One record per scope: normally one, unless the same id exists in the user's own data and a space.
+        var records = events.GroupBy(RecordKey.For).Select(group =>
+        {
+            var view = RecordView.Create(group.First());
+            foreach (var change in group) view.Apply(change);
+            return new { deleted = !view.IsLive, record = ChangeEmitter.Emit(view, Since.Beginning, excludeClientId: null) };
+        }).ToList();
+        return Results.Json(new { asOf = Timestamps.Format(asOf), records }, WireJson.Options);
+    }
+}

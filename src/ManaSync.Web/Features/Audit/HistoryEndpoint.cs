@@ -1,0 +1,63 @@
+using System.Text.Json;
+using ManaSync.Events;
+using ManaSync.Projections.Records;
+using ManaSync.Web.Auth;
+using ManaSync.Web.Features.Tenancy;
+using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Infrastructure.Isolation;
+using Wolverine.Http;
+
+namespace ManaSync.Web.Features.Audit;
+
+public sealed record FieldChangeAudit(JsonElement? Before, JsonElement? After);
+
+public sealed record HistoryEntry(
+    string EventId,
+    string Op,
+    int SchemaVersion,
+    JsonElement? Actor,
+    string? ClientId,
+    string UserId,
+    string CreatedAt,
+    string? SpaceId,
+    IReadOnlyDictionary<string, FieldChangeAudit> Fields);
+
+/// <summary>
+/// GET /audit/{appId}/{table}/{id}/history: every event that touched the record, oldest first, with
+/// what each did to every field (the merged value before and after it; a write that lost changes nothing).
+/// </summary>
+public static class HistoryEndpoint
+{
+    [WolverineGet("/audit/{appId}/{table}/{id}/history")]
+    public static async Task<IResult> Get(string appId, string table, string id, HttpContext http, CallerSessions sessions,
+        Memberships memberships)
+    {
+        var (caller, _) = await memberships.CallerAsync(http.User, http.RequestAborted);
+        var events = await RecordEvents.ReadAsync(sessions, caller, appId, table, id, http.RequestAborted);
+        if (events.Count == 0) return new ApiError("not_found", "No such record.").ToResult(StatusCodes.Status404NotFound);
+        return Results.Json(new { appId, table, id, events = Replay(events) }, WireJson.Options);
+    }
+
+    /// <summary>Merges the events one by one, noting each field's live value before and after every event.</summary>
+    public static List<HistoryEntry> Replay(IEnumerable<ChangeRecorded> events)
+    {
+        var views = new Dictionary<string, RecordView>();
+        var history = new List<HistoryEntry>();
+        foreach (var change in events)
+        {
+            var key = RecordKey.For(change);
+            if (!views.TryGetValue(key, out var view)) views[key] = view = RecordView.Create(change);
+            var before = RecordEvents.LiveValues(view);
+            view.Apply(change);
+            var after = RecordEvents.LiveValues(view);
+            var fields = before.Keys.Union(after.Keys)
+                .Where(name => !before.TryGetValue(name, out var old) || !after.TryGetValue(name, out var now) ||
+                               old.GetRawText() != now.GetRawText())
+                .ToDictionary(name => name, name => new FieldChangeAudit(
+                    before.TryGetValue(name, out var old) ? old : null, after.TryGetValue(name, out var now) ? now : null));
+            history.Add(new HistoryEntry(change.EventId.ToString(), change.Op.ToString().ToLowerInvariant(), change.SchemaVersion,
+                change.Actor, change.ClientId, change.UserId, Timestamps.Format(change.ReceivedAt), change.SpaceId, fields));
+        }
+        return history;
+    }
+}
