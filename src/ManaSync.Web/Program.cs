@@ -1,5 +1,6 @@
 using JasperFx;
 using ManaSync.Web.Auth;
+using ManaSync.Web.Commands;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Dev;
 using ManaSync.Web.Features.Live;
@@ -12,6 +13,9 @@ using Wolverine;
 using Wolverine.Http;
 using Wolverine.Marten;
 
+args = AdminCommandLine.Normalize(args);
+// `replay` writes its events to standard output: everything else (banners, logs) goes to standard error.
+if (AdminCommandLine.WritesToStandardOutput(args)) Console.SetOut(Console.Error);
 var builder = WebApplication.CreateBuilder(args);
 ServerSettings settings;
 DatabaseSetup database;
@@ -28,6 +32,11 @@ catch (Exception e) when (e is InvalidSettingException or EmbeddedPostgresExcept
 
 // Stops the embedded cluster (if any) when the host ends.
 await using var databaseLifetime = database;
+if (AdminCommandLine.IsRebuild(args) && await AdminCommandLine.RebuildRefusalAsync(database.ConnectionString) is { } refusal)
+{
+    Console.Error.WriteLine(refusal);
+    return 2;
+}
 
 builder.WebHost.ConfigureKestrel(kestrel =>
 {

@@ -52,6 +52,27 @@ public sealed class ServerProcess : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Runs one of the server's commands (`replay`, `verify`, `projections --rebuild`, …) to completion.</summary>
+    public static async Task<(int ExitCode, string Output, string Errors)> RunCommandAsync(string connectionString, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            WorkingDirectory = Path.GetDirectoryName(BuiltServerDll())!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(BuiltServerDll());
+        foreach (var argument in arguments) start.ArgumentList.Add(argument);
+        start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
+        start.Environment["DATABASE_URL"] = connectionString;
+        using var process = Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var errors = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await output, await errors);
+    }
+
     public SyncClient ClientWithToken(string token, string? clientId = null) => new(Client, token, clientId);
 
     public async Task<SyncClient> ClientForAsync(string userId, string? clientId = null)

@@ -30,7 +30,7 @@ public sealed class DatabaseSetup : IAsyncDisposable
         }
 
         var dataDirectory = settings.DataDirectory ?? DefaultDataDirectory();
-        Console.WriteLine($"DATABASE_URL is not set: starting the embedded PostgreSQL in {dataDirectory}");
+        Console.Error.WriteLine($"DATABASE_URL is not set: starting the embedded PostgreSQL in {dataDirectory}");
         var embedded = await EmbeddedPostgres.StartAsync(dataDirectory);
         return new DatabaseSetup(embedded.ConnectionString, embedded);
     }

@@ -18,6 +18,15 @@ public static class BackupArchive
     public static async Task<BackupManifest> WriteAsync(Stream output, string userId, DateTimeOffset createdAt,
         IAsyncEnumerable<ChangeRecorded> events, int schemaVersion, CancellationToken cancellation)
     {
+        var spool = new SpoolingStream(output);
+        var manifest = await WriteZipAsync(spool, userId, createdAt, events, schemaVersion, cancellation);
+        await spool.DrainAsync(cancellation, atLeast: 0);
+        return manifest;
+    }
+
+    private static async Task<BackupManifest> WriteZipAsync(SpoolingStream output, string userId, DateTimeOffset createdAt,
+        IAsyncEnumerable<ChangeRecorded> events, int schemaVersion, CancellationToken cancellation)
+    {
         await using var zip = await ZipArchive.CreateAsync(output, ZipArchiveMode.Create, leaveOpen: true, entryNameEncoding: null, cancellation);
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var apps = new SortedSet<string>(StringComparer.Ordinal);
@@ -33,6 +42,7 @@ public static class BackupArchive
                 hash.AppendData("\n"u8);
                 await entry.WriteAsync(line, cancellation);
                 await entry.WriteAsync("\n"u8.ToArray(), cancellation);
+                await output.DrainAsync(cancellation);
                 apps.Add(change.AppId);
                 count++;
                 minVersion = Math.Min(minVersion ?? int.MaxValue, change.SchemaVersion);

@@ -1,0 +1,33 @@
+using ManaSync.Web.Infrastructure.Isolation;
+using Npgsql;
+
+namespace ManaSync.Web.Commands;
+
+/// <summary>What the server's command line needs before JasperFx takes over.</summary>
+public static class AdminCommandLine
+{
+    /// <summary>`projections --rebuild` (the documented form) is Marten's `projections rebuild`.</summary>
+    public static string[] Normalize(string[] args) =>
+        args is ["projections", .. var rest] && rest.Contains("--rebuild")
+            ? ["projections", "rebuild", .. rest.Where(arg => arg != "--rebuild")]
+            : args;
+
+    public static bool IsRebuild(string[] args) => args is ["projections", "rebuild", ..];
+
+    public static bool WritesToStandardOutput(string[] args) => args is ["replay", ..] && !args.Contains("--out");
+
+    /// <summary>
+    /// A rebuild replays every user's events, so it must run as a role that row security does not
+    /// filter; under a filtered role it would see no events and rebuild an empty view.
+    /// </summary>
+    public static async Task<string?> RebuildRefusalAsync(string connectionString)
+    {
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var check = new NpgsqlCommand("select rolsuper or rolbypassrls from pg_roles where rolname = current_user", connection);
+        return (bool)(await check.ExecuteScalarAsync())!
+            ? null
+            : $"A projection rebuild must run as a role that bypasses row-level security (superuser or BYPASSRLS), " +
+              $"not as '{connection.UserName}': set DATABASE_URL to such a role for this command.";
+    }
+}
