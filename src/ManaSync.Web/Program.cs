@@ -1,4 +1,5 @@
 using JasperFx;
+using ManaSync.Events.Upcasting;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Commands;
 using ManaSync.Web.Configuration;
@@ -59,6 +60,8 @@ builder.Services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
     .WithMethods("GET", "POST", "OPTIONS")
     .WithHeaders("Authorization", "Content-Type", "X-Client-Id", "Last-Event-ID")
     .AllowCredentials()));
+builder.Services.AddSingleton<ChangeUpcasting>();
+builder.Services.AddSingleton<IConfigureMarten, RecordViewProjectionSetup>();
 builder.Services.AddMarten(options => options.ConfigureManaSync(database.ConnectionString))
     .IntegrateWithWolverine()
     .ApplyAllDatabaseChangesOnStartup();

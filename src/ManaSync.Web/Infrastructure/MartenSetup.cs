@@ -1,11 +1,19 @@
 using JasperFx.Events;
 using JasperFx.Events.Projections;
 using ManaSync.Events;
+using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using Marten;
 using Weasel.Core;
 
 namespace ManaSync.Web.Infrastructure;
+
+/// <summary>Registers the record view projection with the schema migration chain from the container.</summary>
+public sealed class RecordViewProjectionSetup(ChangeUpcasting upcasting) : IConfigureMarten
+{
+    public void Configure(IServiceProvider services, StoreOptions options) =>
+        options.Projections.Add(new RecordViewProjection(upcasting), ProjectionLifecycle.Inline);
+}
 
 public static class MartenSetup
 {
@@ -22,7 +30,6 @@ public static class MartenSetup
         // Client-supplied eventIds make retries idempotent; the index is the last line of defence.
         options.Events.EnableUniqueIndexOnEventId = true;
         options.Events.AddEventType<ChangeRecorded>();
-        options.Projections.Add<RecordViewProjection>(ProjectionLifecycle.Inline);
         // Created with row security (RowSecurity), for audit reads by record: Marten leaves it alone.
         options.Events.IgnoreIndex(Features.Audit.RecordEvents.Index);
 

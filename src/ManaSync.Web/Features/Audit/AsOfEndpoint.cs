@@ -1,4 +1,5 @@
 using ManaSync.Events;
+using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Features.Sync;
@@ -17,12 +18,12 @@ public static class AsOfEndpoint
 {
     [WolverineGet("/audit/{appId}/{table}/{id}")]
     public static async Task<IResult> Get(string appId, string table, string id, HttpContext http, CallerSessions sessions,
-        Memberships memberships)
+        Memberships memberships, ChangeUpcasting upcasting)
     {
         if (!Timestamps.TryParse(http.Request.Query["asOf"].ToString(), out var asOf))
             return ApiError.BadRequest("asOf must be an RFC 3339 time.");
         var (caller, _) = await memberships.CallerAsync(http.User, http.RequestAborted);
-        var events = (await RecordEvents.ReadAsync(sessions, caller, appId, table, id, http.RequestAborted))
+        var events = (await RecordEvents.ReadAsync(sessions, caller, appId, table, id, upcasting, http.RequestAborted))
             .Where(change => change.ReceivedAt <= asOf)
             .ToList();
         if (events.Count == 0) return new ApiError("not_found", "No such record at that time.").ToResult(StatusCodes.Status404NotFound);

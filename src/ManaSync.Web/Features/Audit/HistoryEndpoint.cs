@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ManaSync.Events;
+using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Features.Tenancy;
@@ -30,10 +31,10 @@ public static class HistoryEndpoint
 {
     [WolverineGet("/audit/{appId}/{table}/{id}/history")]
     public static async Task<IResult> Get(string appId, string table, string id, HttpContext http, CallerSessions sessions,
-        Memberships memberships)
+        Memberships memberships, ChangeUpcasting upcasting)
     {
         var (caller, _) = await memberships.CallerAsync(http.User, http.RequestAborted);
-        var events = await RecordEvents.ReadAsync(sessions, caller, appId, table, id, http.RequestAborted);
+        var events = await RecordEvents.ReadAsync(sessions, caller, appId, table, id, upcasting, http.RequestAborted);
         if (events.Count == 0) return new ApiError("not_found", "No such record.").ToResult(StatusCodes.Status404NotFound);
         return Results.Json(new { appId, table, id, events = Replay(events) }, WireJson.Options);
     }

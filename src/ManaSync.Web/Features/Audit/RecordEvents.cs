@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ManaSync.Events;
+using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
@@ -8,13 +9,16 @@ using Npgsql;
 
 namespace ManaSync.Web.Features.Audit;
 
-/// <summary>The events that touched one record, oldest first, as far as the caller may see them (own records and their spaces').</summary>
+/// <summary>
+/// The events that touched one record, oldest first, as far as the caller may see them (own records
+/// and their spaces'), in the newest schema's shape.
+/// </summary>
 public static class RecordEvents
 {
     public const string Index = "ix_mt_events_by_record";
 
     public static async Task<IReadOnlyList<ChangeRecorded>> ReadAsync(CallerSessions sessions, Caller caller, string appId,
-        string table, string recordId, CancellationToken cancellation)
+        string table, string recordId, ChangeUpcasting upcasting, CancellationToken cancellation)
     {
         await using var scope = await sessions.ReadAsync(caller, cancellation);
         var serializer = scope.Session.DocumentStore.Options.Serializer();
@@ -31,7 +35,7 @@ public static class RecordEvents
         await using var reader = await query.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation)) events.Add(serializer.FromJson<ChangeRecorded>(reader, 0));
         var scopes = caller.Scopes.ToHashSet();
-        return events.Where(e => scopes.Contains(RecordKey.ScopeOf(e.UserId, e.SpaceId))).ToList();
+        return events.Where(e => scopes.Contains(RecordKey.ScopeOf(e.UserId, e.SpaceId))).Select(upcasting.ToCurrent).ToList();
     }
 
     /// <summary>Each field's live value, as clients would see it.</summary>

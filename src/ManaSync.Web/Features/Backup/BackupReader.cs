@@ -39,7 +39,7 @@ public static class BackupReader
                 hash.AppendData(line);
                 hash.AppendData("\n"u8);
                 count++;
-                if (Parse(line).Fault is { } fault) return (null, $"{BackupArchive.EventsEntry} line {count}: {fault}");
+                if (Parse(line, manifest.SchemaVersion).Fault is { } fault) return (null, $"{BackupArchive.EventsEntry} line {count}: {fault}");
             }
             if (Convert.ToHexStringLower(hash.GetHashAndReset()) != manifest.EventsSha256)
                 return (null, "eventsSha256 does not match the events: the archive is corrupt or was altered.");
@@ -53,18 +53,20 @@ public static class BackupReader
         }
     }
 
-    public static async IAsyncEnumerable<BackupLine> LinesAsync(Stream archive,
+    /// <summary>The events of an archive <see cref="VerifyAsync"/> accepted.</summary>
+    public static async IAsyncEnumerable<BackupLine> LinesAsync(Stream archive, BackupManifest manifest,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellation)
     {
         archive.Position = 0;
         await using var zip = await ZipArchive.CreateAsync(archive, ZipArchiveMode.Read, leaveOpen: true, entryNameEncoding: null, cancellation);
         await using var events = await zip.GetEntry(BackupArchive.EventsEntry)!.OpenAsync(cancellation);
         await foreach (var line in ReadLinesAsync(events, cancellation))
-            yield return Parse(line).Line!;
+            yield return Parse(line, manifest.SchemaVersion).Line!;
     }
 
     /// <summary>A line checked as strictly as a pushed change: the hash proves integrity, not that the content is sane.</summary>
-    public static (BackupLine? Line, string? Fault) Parse(byte[] utf8)
+    /// <param name="maxSchemaVersion">The schema version the manifest says the archive was written at.</param>
+    public static (BackupLine? Line, string? Fault) Parse(byte[] utf8, int maxSchemaVersion)
     {
         BackupLine? line;
         try
@@ -82,8 +84,8 @@ public static class BackupReader
         if (line.Op is not ("insert" or "update" or "delete")) return (null, "op must be insert, update or delete");
         if (!AppId.IsValid(line.AppId)) return (null, AppId.Rule);
         if (line.Table.Length == 0 || line.Id.Length == 0) return (null, "table and id must not be empty");
-        if (line.SchemaVersion is < 1 or > PushValidation.MaxSchemaVersion)
-            return (null, $"schemaVersion must be 1 to {PushValidation.MaxSchemaVersion}");
+        if (line.SchemaVersion < 1 || line.SchemaVersion > maxSchemaVersion)
+            return (null, $"schemaVersion must be 1 to the manifest's {maxSchemaVersion}");
         if (!Timestamps.TryParse(line.CreatedAt, out _)) return (null, "createdAt must be an RFC 3339 timestamp");
         if (line.DeletedAt is not null && !Timestamps.TryParse(line.DeletedAt, out _)) return (null, "deletedAt must be an RFC 3339 timestamp");
         foreach (var (name, stamp) in line.FieldTimestamps ?? [])

@@ -1,5 +1,5 @@
 using ManaSync.Web.Auth;
-using ManaSync.Web.Features.Push;
+using ManaSync.Events.Upcasting;
 using ManaSync.Web.Infrastructure.Isolation;
 using Wolverine.Http;
 
@@ -12,7 +12,7 @@ namespace ManaSync.Web.Features.Backup;
 public static class ExportEndpoint
 {
     [WolverineGet("/backup/export")]
-    public static async Task Get(HttpContext http, CallerSessions sessions, TimeProvider time)
+    public static async Task Get(HttpContext http, CallerSessions sessions, ChangeUpcasting upcasting, TimeProvider time)
     {
         var userId = http.User.Id();
         var createdAt = time.GetUtcNow();
@@ -20,6 +20,6 @@ public static class ExportEndpoint
         http.Response.Headers.ContentDisposition = $"attachment; filename=\"{BackupArchive.FileName(userId, createdAt)}\"";
         await BackupArchive.WriteAsync(http.Response.Body, userId, createdAt,
             UserEvents.ReadAsync(sessions, userId, appId: null, until: null, http.RequestAborted),
-            PushValidation.MaxSchemaVersion, http.RequestAborted);
+            upcasting.CurrentVersion, http.RequestAborted);
     }
 }

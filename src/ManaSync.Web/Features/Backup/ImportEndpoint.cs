@@ -1,3 +1,4 @@
+using ManaSync.Events.Upcasting;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Tenancy;
@@ -21,7 +22,7 @@ public static class ImportEndpoint
 
     [WolverinePost("/backup/import")]
     public static async Task<(IResult, OutgoingMessages)> Post(HttpContext http, Infrastructure.Isolation.CallerSessions sessions,
-        Memberships memberships, ServerSettings settings)
+        Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings)
     {
         var cancellation = http.RequestAborted;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxArchiveBytes;
@@ -34,11 +35,14 @@ public static class ImportEndpoint
 
         var (manifest, fault) = await BackupReader.VerifyAsync(archive, cancellation);
         if (fault is not null) return (ApiError.BadRequest(fault), []);
+        if (manifest!.SchemaVersion > upcasting.CurrentVersion)
+            return (ApiError.BadRequest($"The archive was written at schema version {manifest.SchemaVersion}; " +
+                                        $"this server reads up to {upcasting.CurrentVersion}."), []);
         var (caller, _) = await memberships.CallerAsync(http.User, cancellation);
-        if (manifest!.UserId != caller.UserId)
+        if (manifest.UserId != caller.UserId)
             return (new ApiError("forbidden", "This archive belongs to another user.").ToResult(StatusCodes.Status403Forbidden), []);
 
-        var outcome = await ImportStore.StoreAsync(sessions, caller, manifest, BackupReader.LinesAsync(archive, cancellation),
+        var outcome = await ImportStore.StoreAsync(sessions, caller, manifest, BackupReader.LinesAsync(archive, manifest, cancellation),
             settings.MaxClockSkew, cancellation);
         return outcome.Refusal switch
         {

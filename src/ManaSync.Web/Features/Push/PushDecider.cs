@@ -1,4 +1,5 @@
 using ManaSync.Events;
+using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
 
@@ -6,7 +7,9 @@ namespace ManaSync.Web.Features.Push;
 
 /// <summary>What the server knows when it decides a push.</summary>
 /// <param name="CommitTx">The id of the transaction the events are stored in: their cursor position.</param>
-public sealed record PushContext(string UserId, string AppId, string? ClientId, DateTimeOffset Now, TimeSpan MaxClockSkew, long CommitTx);
+/// <param name="Upcasting">Merges read changes in the newest schema's shape, as the projection does.</param>
+public sealed record PushContext(string UserId, string AppId, string? ClientId, DateTimeOffset Now, TimeSpan MaxClockSkew, long CommitTx,
+    ChangeUpcasting Upcasting);
 
 /// <summary>An event already stored under a client-supplied eventId.</summary>
 public sealed record StoredEvent(Guid EventId, string UserId, string PayloadHash);
@@ -38,7 +41,8 @@ public static class PushDecider
             events.Add(ToEvent(change, context));
         }
 
-        foreach (var recorded in events)
+        var merged = events.Select(context.Upcasting.ToCurrent).ToList();
+        foreach (var recorded in merged)
         {
             var key = RecordKey.For(recorded);
             if (!views.TryGetValue(key, out var view)) views[key] = view = RecordView.Create(recorded);
@@ -46,7 +50,7 @@ public static class PushDecider
         }
 
         var batchEventIds = events.Select(e => e.EventId).ToHashSet();
-        var conflicts = events
+        var conflicts = merged
             .SelectMany(recorded => PushedFields(recorded)
                 .Select(pushed => LostTo(views[RecordKey.For(recorded)], recorded, pushed, batchEventIds)))
             .OfType<WireConflict>()

@@ -1,3 +1,4 @@
+using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
@@ -18,14 +19,15 @@ public static class PushEndpoint
     /// <returns>The response, and (when anything was stored) the commit for live subscribers on every node.</returns>
     [WolverinePost("/sync/{appId}")]
     public static async Task<(IResult, ChangesCommitted?)> Post(string appId, HttpContext http, CallerSessions sessions,
-        BillingGate billing, Memberships memberships, ServerSettings settings, TimeProvider time, CancellationToken cancellation)
+        BillingGate billing, Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time,
+        CancellationToken cancellation)
     {
         if (!AppId.IsValid(appId)) return (ApiError.BadRequest(AppId.Rule), null);
         if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid) return (unpaid, null);
         if (await RequestBody.ReadAsync(http.Request, cancellation) is not { } body)
             return (ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch."), null);
 
-        var (batch, fault) = PushValidation.Read(body, http.Request.Headers["X-Client-Id"].ToString());
+        var (batch, fault) = PushValidation.Read(body, http.Request.Headers["X-Client-Id"].ToString(), upcasting.CurrentVersion);
         if (fault is not null) return (ApiError.BadRequest(fault.Message, fault.Index), null);
         if (!Cursor.TryRead(batch!.Since, out var since))
             return (ApiError.BadRequest("since is not a cursor this server issued."), null);
@@ -36,7 +38,7 @@ public static class PushEndpoint
         var userId = caller.UserId;
         var now = time.GetUtcNow();
         var outcome = await PushStore.StoreAsync(sessions, caller, batch,
-            commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx), cancellation);
+            commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx, upcasting), cancellation);
         if (outcome.Clash is { } clash) return (ApiError.Conflict(clash.Message, clash.Index), null);
 
         await using var query = await sessions.ReadAsync(caller, cancellation);

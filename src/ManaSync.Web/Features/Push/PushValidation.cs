@@ -13,16 +13,14 @@ public static class PushValidation
     public const int MaxDepth = 64;
     public const int MaxNameLength = 1024;
 
-    /// <summary>The highest schema version this server understands (raised only by adding an upcaster).</summary>
-    public const int MaxSchemaVersion = 1;
-
     private static readonly JsonDocumentOptions ParseOptions = new()
     {
         MaxDepth = MaxDepth,
         AllowDuplicateProperties = false,
     };
 
-    public static (PushBatch? Batch, PushFault? Fault) Read(ReadOnlyMemory<byte> body, string? headerClientId)
+    /// <param name="maxSchemaVersion">The newest schema version the server understands (<see cref="Events.Upcasting.ChangeUpcasting"/>).</param>
+    public static (PushBatch? Batch, PushFault? Fault) Read(ReadOnlyMemory<byte> body, string? headerClientId, int maxSchemaVersion)
     {
         if (body.IsEmpty) return Fail("The body is empty; send {\"changes\": [...]}.");
         // The parser checks UTF-8 only where it reads; check all of it before any string is decoded.
@@ -47,7 +45,7 @@ public static class PushValidation
 
             if (!OptionalString(root, "clientId", out var bodyClientId)) return Fail("clientId must be a string.");
             if (!OptionalString(root, "since", out var since)) return Fail("since must be a string.");
-            if (!ReadSchemaVersion(root, out var batchVersion, out var versionError)) return Fail(versionError!);
+            if (!ReadSchemaVersion(root, maxSchemaVersion, out var batchVersion, out var versionError)) return Fail(versionError!);
             if (!root.TryGetProperty("changes", out var changes) || changes.ValueKind != JsonValueKind.Array)
                 return Fail("changes must be an array.");
             if (changes.GetArrayLength() > MaxChanges)
@@ -58,7 +56,7 @@ public static class PushValidation
             var index = 0;
             foreach (var element in changes.EnumerateArray())
             {
-                var (change, error) = ReadChange(element, index, batchVersion);
+                var (change, error) = ReadChange(element, index, batchVersion, maxSchemaVersion);
                 if (error is not null) return Fail($"changes[{index}]: {error}", index);
                 if (change!.EventId is { } eventId && !eventIds.Add(eventId))
                     return Fail($"changes[{index}]: eventId {eventId} appears twice in the batch.", index);
@@ -71,7 +69,7 @@ public static class PushValidation
         }
     }
 
-    private static (PushedChange?, string?) ReadChange(JsonElement change, int index, int batchVersion)
+    private static (PushedChange?, string?) ReadChange(JsonElement change, int index, int batchVersion, int maxSchemaVersion)
     {
         if (change.ValueKind != JsonValueKind.Object) return (null, "a change must be an object");
         if (FindUnstorable(change, "change") is { } unstorable) return (null, unstorable);
@@ -91,7 +89,7 @@ public static class PushValidation
             eventId = parsed;
         }
 
-        if (!ReadSchemaVersion(change, out var version, out error)) return (null, error);
+        if (!ReadSchemaVersion(change, maxSchemaVersion, out var version, out error)) return (null, error);
         if (version == 0) version = batchVersion;
 
         var fields = (Dictionary<string, FieldChange>?)null;
@@ -151,15 +149,15 @@ public static class PushValidation
     }
 
     /// <summary>Absent and 0 mean version 1; above the server's maximum is refused.</summary>
-    private static bool ReadSchemaVersion(JsonElement owner, out int version, out string? error)
+    private static bool ReadSchemaVersion(JsonElement owner, int maxSchemaVersion, out int version, out string? error)
     {
         version = 0;
         error = null;
         if (Present(owner, "schemaVersion") is not { } element) return true;
         if (element.ValueKind != JsonValueKind.Number || !element.TryGetInt32(out version) || version < 0)
             error = "schemaVersion must be a non-negative integer";
-        else if (version > MaxSchemaVersion)
-            error = $"schemaVersion {version} is newer than this server supports ({MaxSchemaVersion})";
+        else if (version > maxSchemaVersion)
+            error = $"schemaVersion {version} is newer than this server supports ({maxSchemaVersion})";
         else
             return true;
         return false;
