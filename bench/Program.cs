@@ -1,17 +1,18 @@
 using ManaSync.Bench;
 
-// dotnet run -c Release --project bench -- <scenario>
-var scenarios = new Dictionary<string, Func<Task>>
+// dotnet run -c Release --project bench -- <scenario> [arguments]
+var scenarios = new Dictionary<string, Func<string[], Task>>
 {
-    ["fanout"] = FanOutScenario.RunAsync,
+    ["fanout"] = _ => FanOutScenario.RunAsync(),
+    ["export"] = ExportScenario.RunAsync,
 };
 
-if (args.Length != 1 || !scenarios.TryGetValue(args[0], out var scenario))
+if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))
 {
-    Console.Error.WriteLine($"usage: dotnet run -c Release --project bench -- <{string.Join('|', scenarios.Keys)}>");
+    Console.Error.WriteLine($"usage: dotnet run -c Release --project bench -- <{string.Join('|', scenarios.Keys)}> [arguments]");
     return 2;
 }
 Console.WriteLine($"# {args[0]} — {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, " +
                   $"{GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (1L << 30)} GiB");
-await scenario();
+await scenario(args[1..]);
 return 0;

@@ -12,7 +12,7 @@ public sealed class SseStreamTests(LiveFixture live)
 {
     private static readonly double StreamEndpointPollSeconds = ManaSync.Web.Features.Live.StreamEndpoint.PollInterval.TotalSeconds;
 
-    private static string NewUser() => "user-" + Guid.NewGuid().ToString("N")[..8];
+    private static string NewUser() => UniqueIds.New("user");
 
     private static List<string> Ids(IEnumerable<SseEvent> events) =>
         events.SelectMany(e => e.Json["changes"]!.AsArray()).Select(c => c!["id"]!.GetValue<string>()).ToList();

@@ -12,7 +12,7 @@ namespace ManaSync.Tests.Live;
 [Collection(LiveCollection.Name)]
 public sealed class WebSocketTests(LiveFixture live)
 {
-    private static string NewUser() => "user-" + Guid.NewGuid().ToString("N")[..8];
+    private static string NewUser() => UniqueIds.New("user");
 
     private static async Task<ClientWebSocket> ConnectAsync(ServerProcess node, string path)
     {

@@ -9,12 +9,10 @@ namespace ManaSync.Tests.Tenancy;
 [Collection(TenancyCollection.Name)]
 public sealed class BillingAndCorsTests(TenancyFixture app)
 {
-    private static string Id(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N")[..8];
-
     [Fact]
     public async Task An_inactive_account_gets_402_on_push_pull_and_stream()
     {
-        var user = Id("lapsed");
+        var user = UniqueIds.New("lapsed");
         app.Services.Inactive[user] = true;
         var client = app.ClientFor(user);
 
@@ -36,7 +34,7 @@ public sealed class BillingAndCorsTests(TenancyFixture app)
     [Fact]
     public async Task Exempt_apps_skip_the_billing_gate()
     {
-        var user = Id("lapsed");
+        var user = UniqueIds.New("lapsed");
         app.Services.Inactive[user] = true;
 
         (await app.ClientFor(user).PushAsync("free-app", Batch(Insert("notes", "n1", new { })))).AssertStatus(HttpStatusCode.OK);
@@ -45,7 +43,7 @@ public sealed class BillingAndCorsTests(TenancyFixture app)
     [Fact]
     public async Task When_the_credits_service_fails_sync_goes_on()
     {
-        var user = Id("unknown-plan");
+        var user = UniqueIds.New("unknown-plan");
         app.Services.CreditsDown = true;
         try
         {
@@ -60,7 +58,7 @@ public sealed class BillingAndCorsTests(TenancyFixture app)
     [Fact]
     public async Task Health_and_export_are_never_gated()
     {
-        var user = Id("lapsed");
+        var user = UniqueIds.New("lapsed");
         app.Services.Inactive[user] = true;
         using var export = new HttpRequestMessage(HttpMethod.Get, "/backup/export");
         export.Headers.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(user));

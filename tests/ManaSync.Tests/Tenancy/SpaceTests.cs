@@ -12,14 +12,12 @@ namespace ManaSync.Tests.Tenancy;
 [Collection(TenancyCollection.Name)]
 public sealed class SpaceTests(TenancyFixture app)
 {
-    private static string Id(string prefix) => prefix + "-" + Guid.NewGuid().ToString("N")[..8];
-
     private static object SpaceInsert(string id, string space, object data) =>
         new Dictionary<string, object?> { ["table"] = "tasks", ["id"] = id, ["op"] = "insert", ["data"] = data, ["spaceId"] = space };
 
     private (string Alice, string Bob, string Carol, string Space) Members()
     {
-        var (alice, bob, carol, space) = (Id("alice"), Id("bob"), Id("carol"), Id("org"));
+        var (alice, bob, carol, space) = (UniqueIds.New("alice"), UniqueIds.New("bob"), UniqueIds.New("carol"), UniqueIds.New("org"));
         app.Services.Spaces[alice] = [space];
         app.Services.Spaces[bob] = [space];
         return (alice, bob, carol, space);
@@ -85,7 +83,7 @@ public sealed class SpaceTests(TenancyFixture app)
     [Fact]
     public async Task The_personal_space_needs_no_membership()
     {
-        var dave = Id("dave");
+        var dave = UniqueIds.New("dave");
 
         var reply = await app.ClientFor(dave).PushAsync("todo", Batch(SpaceInsert("p1", "_personal:" + dave, new { })));
 
@@ -96,7 +94,7 @@ public sealed class SpaceTests(TenancyFixture app)
     public async Task While_the_auth_service_is_down_space_writes_get_503_and_personal_sync_goes_on()
     {
         var (alice, _, _, space) = Members();
-        var erin = Id("erin");
+        var erin = UniqueIds.New("erin");
         app.Services.Spaces[erin] = [space];
         (await app.ClientFor(alice).PushAsync("todo", Batch(SpaceInsert("team", space, new { })))).AssertStatus(HttpStatusCode.OK);
         app.Services.AuthDown = true;
@@ -120,7 +118,7 @@ public sealed class SpaceTests(TenancyFixture app)
     [Fact]
     public async Task Both_services_receive_the_service_key()
     {
-        await app.ClientFor(Id("frank")).PullAsync("todo", "tasks");
+        await app.ClientFor(UniqueIds.New("frank")).PullAsync("todo", "tasks");
 
         Assert.NotEmpty(app.Services.ServiceKeys);
         Assert.All(app.Services.ServiceKeys, key => Assert.Equal(TenancyFixture.ServiceKey, key));

@@ -1,0 +1,137 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using ManaSync.Events;
+using ManaSync.Testing;
+using ManaSync.Web.Features.Backup;
+using Npgsql;
+
+namespace ManaSync.Bench;
+
+/// <summary>
+/// Export of one large account: MB/s and the server's memory while it streams, beside raw PostgreSQL
+/// reading the same event rows (COPY … TO STDOUT). The account is loaded through the import endpoint.
+/// </summary>
+public static class ExportScenario
+{
+    public static async Task RunAsync(string[] args)
+    {
+        var events = args.Length > 0 ? int.Parse(args[0]) : 1_000_000;
+        var database = await TestCluster.CreateDatabaseAsync();
+        await using var server = await ServerProcess.StartAsync(database);
+        var token = (await server.ClientForAsync("bench-user")).Token;
+
+        var archive = Path.GetTempFileName();
+        var load = Stopwatch.StartNew();
+        await using (var file = File.Create(archive))
+            await BackupArchive.WriteAsync(file, "bench-user", DateTimeOffset.UtcNow, Generate(events), 1, CancellationToken.None);
+        using (var import = new HttpRequestMessage(HttpMethod.Post, "/backup/import") { Content = new StreamContent(File.OpenRead(archive)) })
+        {
+            import.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromHours(1) };
+            using var imported = await http.SendAsync(import);
+            if (imported.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException(await imported.Content.ReadAsStringAsync());
+        }
+        File.Delete(archive);
+        Console.WriteLine($"loaded {events:N0} events through /backup/import in {load.Elapsed.TotalSeconds:F0} s");
+
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var baseline = Stats.ResidentBytes(server.ProcessId);
+        long peak = baseline;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, Stats.ResidentBytes(server.ProcessId));
+                await Task.Delay(50);
+            }
+        });
+        var export = Stopwatch.StartNew();
+        long bytes;
+        using (var request = new HttpRequestMessage(HttpMethod.Get, "/backup/export"))
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromHours(1) };
+            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var sink = new CountingSink();
+            await body.CopyToAsync(sink);
+            bytes = sink.Count;
+        }
+        export.Stop();
+        await sampling.CancelAsync();
+        await sampler;
+
+        var (rawBytes, rawSeconds) = await RawCopyAsync(database);
+        var exportMbps = bytes / 1e6 / export.Elapsed.TotalSeconds;
+        var uncompressedMbps = rawBytes / 1e6 / export.Elapsed.TotalSeconds;
+        var rawMbps = rawBytes / 1e6 / rawSeconds;
+        Console.WriteLine();
+        Console.WriteLine("| measure | ManaSync export | raw PostgreSQL (COPY of the event rows) | ratio |");
+        Console.WriteLine("|---|---|---|---|");
+        Console.WriteLine($"| time for {events:N0} events | {export.Elapsed.TotalSeconds:F1} s | {rawSeconds:F1} s | {export.Elapsed.TotalSeconds / rawSeconds:F1}× |");
+        Console.WriteLine($"| event data read, MB/s | {uncompressedMbps:F1} | {rawMbps:F1} | {uncompressedMbps / rawMbps:F2} |");
+        Console.WriteLine($"| archive written, MB/s (zip) | {exportMbps:F1} | | |");
+        Console.WriteLine($"| server memory growth while exporting (peak RSS − before) | {(peak - baseline) / 1e6:F0} MB | | |");
+        Console.WriteLine();
+        Console.WriteLine($"archive {bytes / 1e6:F0} MB; event rows {rawBytes / 1e6:F0} MB as PostgreSQL sends them");
+    }
+
+    /// <summary>100 records per 1,000 events, each updated over and over: an account with long histories.</summary>
+    private static async IAsyncEnumerable<ChangeRecorded> Generate(int count, [EnumeratorCancellation] CancellationToken cancellation = default)
+    {
+        var start = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        for (var i = 0; i < count; i++)
+        {
+            var at = start.AddMilliseconds(i);
+            yield return new ChangeRecorded
+            {
+                EventId = Guid.CreateVersion7(at), SchemaVersion = 1, UserId = "bench-user", AppId = "todo", Table = "tasks",
+                RecordId = $"r{i % Math.Max(1, count / 10)}", Op = i < count / 10 ? ChangeOp.Insert : ChangeOp.Update,
+                Data = i < count / 10 ? JsonSerializer.SerializeToElement(new { title = $"task {i}", done = false }) : null,
+                Fields = i < count / 10 ? null : new Dictionary<string, FieldChange>
+                {
+                    ["title"] = new(JsonSerializer.SerializeToElement($"task {i} edited"), at),
+                },
+                ClientId = "bench", ReceivedAt = at, FutureLimit = at.AddMinutes(5), CommitTx = 0, CommitIndex = 0, BatchIndex = 0,
+                PayloadHash = "",
+            };
+            if (i % 10_000 == 0) await Task.Yield();
+        }
+    }
+
+    private static async Task<(long Bytes, double Seconds)> RawCopyAsync(string database)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        var watch = Stopwatch.StartNew();
+        await using var copy = await connection.BeginRawBinaryCopyAsync(
+            "copy (select data from manasync.mt_events order by seq_id) to stdout (format binary)");
+        var sink = new CountingSink();
+        await copy.CopyToAsync(sink);
+        return (sink.Count, watch.Elapsed.TotalSeconds);
+    }
+
+    private sealed class CountingSink : Stream
+    {
+        public long Count { get; private set; }
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => Count;
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+        public override void Write(byte[] buffer, int offset, int count) => Count += count;
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Count += buffer.Length;
+            return ValueTask.CompletedTask;
+        }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
