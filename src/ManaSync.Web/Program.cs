@@ -5,6 +5,8 @@ using ManaSync.Web.Commands;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Dev;
 using ManaSync.Web.Features.Live;
+using ManaSync.Web.Features.Metrics;
+using Prometheus;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
@@ -72,12 +74,15 @@ builder.Services.AddWolverineHttp();
 
 var app = builder.Build();
 app.UseJsonErrors();
+app.UseHttpMetrics();
 app.UseCors();
 app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapWolverineEndpoints(options => options.RequireAuthorizeOnAll());
 if (settings.IssuesDevTokens) app.MapDevTokenEndpoints();
+app.MapMetrics().AllowAnonymous();
+SyncMetrics.ReportLiveState(app.Services.GetRequiredService<LiveConnections>(), app.Services.GetRequiredService<LiveHub>());
 
 return await app.RunJasperFxCommands(args);
 

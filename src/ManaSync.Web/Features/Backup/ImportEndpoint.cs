@@ -22,7 +22,7 @@ public static class ImportEndpoint
 
     [WolverinePost("/backup/import")]
     public static async Task<(IResult, OutgoingMessages)> Post(HttpContext http, Infrastructure.Isolation.CallerSessions sessions,
-        Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings)
+        Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time)
     {
         var cancellation = http.RequestAborted;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxArchiveBytes;
@@ -43,7 +43,8 @@ public static class ImportEndpoint
             return (new ApiError("forbidden", "This archive belongs to another user.").ToResult(StatusCodes.Status403Forbidden), []);
 
         var outcome = await ImportStore.StoreAsync(sessions, caller, manifest, BackupReader.LinesAsync(archive, manifest, cancellation),
-            settings.MaxClockSkew, cancellation);
+            settings.MaxClockSkew, time.GetUtcNow(), cancellation);
+        Metrics.SyncMetrics.Imported(outcome.Imported);
         return outcome.Refusal switch
         {
             ImportRefusal.EventIdTaken => (ApiError.Conflict("An eventId in this archive is already used by another user's change."), []),

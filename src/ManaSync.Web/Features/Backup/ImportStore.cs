@@ -34,7 +34,7 @@ public static class ImportStore
     private const int ChunkSize = 500;
 
     public static async Task<ImportOutcome> StoreAsync(CallerSessions sessions, Caller caller, BackupManifest manifest,
-        IAsyncEnumerable<BackupLine> lines, TimeSpan maxClockSkew, CancellationToken cancellation)
+        IAsyncEnumerable<BackupLine> lines, TimeSpan maxClockSkew, DateTimeOffset now, CancellationToken cancellation)
     {
         await using var scope = await sessions.WriteAsync(caller, cancellation, commitOnSave: false);
         var session = scope.Session;
@@ -84,7 +84,8 @@ public static class ImportStore
             return ImportOutcome.Refused(ImportRefusal.EventIdTaken);
         }
         return new ImportOutcome(imported, skipped, ImportRefusal.None,
-            written.Select(app => new ChangesCommitted(caller.UserId, app.Key, app.Value.Scopes.ToList(), app.Value.Tables.ToList())).ToList());
+            written.Select(app => new ChangesCommitted(caller.UserId, app.Key, app.Value.Scopes.ToList(), app.Value.Tables.ToList(), now))
+                .ToList());
     }
 
     private static async Task<HashSet<Guid>> StoredIdsAsync(IDocumentSession session, Guid[] ids, CancellationToken cancellation)

@@ -8,7 +8,8 @@ namespace ManaSync.Web.Features.Live;
 /// node's <see cref="LiveHub"/>. After a lost connection it reconnects and wakes every subscriber,
 /// since notifications sent meanwhile are gone.
 /// </summary>
-public sealed class ChangeListener(NpgsqlDataSource database, LiveHub hub, ILogger<ChangeListener> logger) : BackgroundService
+public sealed class ChangeListener(NpgsqlDataSource database, LiveHub hub, TimeProvider time, ILogger<ChangeListener> logger)
+    : BackgroundService
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 
@@ -41,7 +42,9 @@ public sealed class ChangeListener(NpgsqlDataSource database, LiveHub hub, ILogg
     {
         try
         {
-            if (JsonSerializer.Deserialize<ChangesCommitted>(payload) is { } commit) hub.Publish(commit);
+            if (JsonSerializer.Deserialize<ChangesCommitted>(payload) is not { } commit) return;
+            Metrics.SyncMetrics.NotificationArrived(time.GetUtcNow() - commit.CommittedAt);
+            hub.Publish(commit);
         }
         catch (JsonException)
         {

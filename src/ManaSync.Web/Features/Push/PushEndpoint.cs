@@ -3,6 +3,7 @@ using ManaSync.Projections.Records;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Live;
+using ManaSync.Web.Features.Metrics;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
@@ -40,6 +41,7 @@ public static class PushEndpoint
         var outcome = await PushStore.StoreAsync(sessions, caller, batch,
             commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx, upcasting), cancellation);
         if (outcome.Clash is { } clash) return (ApiError.Conflict(clash.Message, clash.Index), null);
+        SyncMetrics.Pushed(batch.Changes.Count, outcome);
 
         await using var query = await sessions.ReadAsync(caller, cancellation);
         var page = await ChangeFeed.ReadAsync(query.Session,
@@ -47,13 +49,13 @@ public static class PushEndpoint
         var response = Results.Json(
             new SyncResponse(page.Changes, outcome.Conflicts, Cursor.Encode(page.Next), page.HasMore ? true : null),
             WireJson.Options);
-        return (response, Committed(userId, appId, outcome));
+        return (response, Committed(userId, appId, outcome, time.GetUtcNow()));
     }
 
-    private static ChangesCommitted? Committed(string userId, string appId, PushOutcome outcome) =>
+    private static ChangesCommitted? Committed(string userId, string appId, PushOutcome outcome, DateTimeOffset committedAt) =>
         outcome.Events.Count == 0
             ? null
             : new ChangesCommitted(userId, appId,
                 outcome.Events.Select(e => RecordKey.ScopeOf(e.UserId, e.SpaceId)).Distinct().ToList(),
-                outcome.Events.Select(e => e.Table).Distinct().ToList());
+                outcome.Events.Select(e => e.Table).Distinct().ToList(), committedAt);
 }

@@ -1,0 +1,51 @@
+using ManaSync.Web.Features.Live;
+using ManaSync.Web.Features.Push;
+using ManaSync.Web.Infrastructure;
+using Prometheus;
+
+namespace ManaSync.Web.Features.Metrics;
+
+/// <summary>
+/// What GET /metrics reports besides the HTTP request rate and latency (prometheus-net's own):
+/// live connections (under the names existing dashboards use), appends, batch sizes, conflicts,
+/// subscribers and how long a commit takes to reach a node's subscribers.
+/// </summary>
+public static class SyncMetrics
+{
+    private static readonly Gauge Connections = Prometheus.Metrics.CreateGauge(
+        "mana_sync_connections_total", "Open live connections (SSE streams and WebSockets) on this node.");
+    private static readonly Gauge Users = Prometheus.Metrics.CreateGauge(
+        "mana_sync_users_connected", "Distinct users with a live connection on this node.");
+    private static readonly Gauge Subscribers = Prometheus.Metrics.CreateGauge(
+        "mana_sync_live_subscribers", "Subscriptions to commit notifications on this node.");
+    private static readonly Counter EventsAppended = Prometheus.Metrics.CreateCounter(
+        "mana_sync_events_appended_total", "Events appended by pushes and imports.");
+    private static readonly Histogram BatchSize = Prometheus.Metrics.CreateHistogram(
+        "mana_sync_push_batch_size", "Changes per push request.",
+        new HistogramConfiguration { Buckets = [0, 1, 5, 10, 50, 100, 500, 1000, 5000] });
+    private static readonly Counter Conflicts = Prometheus.Metrics.CreateCounter(
+        "mana_sync_conflicts_total", "Pushed fields that lost last-write-wins.");
+    private static readonly Histogram NotificationLag = Prometheus.Metrics.CreateHistogram(
+        "mana_sync_notification_lag_seconds", "From a push's commit to its notification reaching this node.",
+        new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
+
+    /// <summary>Gauges are read from the live state when Prometheus scrapes, so they are never stale.</summary>
+    public static void ReportLiveState(LiveConnections connections, LiveHub hub) =>
+        Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
+        {
+            Connections.Set(connections.Connections);
+            Users.Set(connections.Users);
+            Subscribers.Set(hub.Subscribers);
+        });
+
+    public static void Pushed(int batchSize, PushOutcome outcome)
+    {
+        BatchSize.Observe(batchSize);
+        EventsAppended.Inc(outcome.Events.Count);
+        Conflicts.Inc(outcome.Conflicts.Count);
+    }
+
+    public static void Imported(int events) => EventsAppended.Inc(events);
+
+    public static void NotificationArrived(TimeSpan lag) => NotificationLag.Observe(Math.Max(0, lag.TotalSeconds));
+}
