@@ -47,6 +47,8 @@ builder.WebHost.ConfigureKestrel(kestrel =>
     kestrel.Limits.MaxRequestBodySize = RequestBody.MaxBytes + 1;
 });
 builder.Services.AddSingleton(settings);
+// On SIGTERM, in-flight pushes get up to 15 s to finish; live streams end at once (clients resume elsewhere).
+builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(15));
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<LiveConnections>();
 builder.Services.AddSingleton<LiveHub>();

@@ -121,6 +121,15 @@ public sealed class ServerProcess : IAsyncDisposable
             "src", "ManaSync.Web", "bin", configuration, framework, "ManaSync.Web.dll");
     }
 
+    /// <summary>Sends SIGTERM, as an orchestrator stopping the server does, and waits for the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan within)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString()])) await kill.WaitForExitAsync();
+        using var bound = new CancellationTokenSource(within);
+        await _process.WaitForExitAsync(bound.Token);
+        return _process.ExitCode;
+    }
+
     public async ValueTask DisposeAsync()
     {
         Client.Dispose();

@@ -9,7 +9,7 @@ namespace ManaSync.Testing;
 /// </summary>
 public static class TestCluster
 {
-    private static readonly Lazy<Task<EmbeddedPostgres>> Cluster = new(EmbeddedPostgres.StartThrowawayAsync);
+    private static readonly Lazy<Task<EmbeddedPostgres>> Cluster = new(() => EmbeddedPostgres.StartThrowawayAsync());
 
     /// <summary>Creates an empty database and returns a connection string to it.</summary>
     public static async Task<string> CreateDatabaseAsync()

@@ -16,14 +16,16 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
     private readonly string _dataDirectory;
     private readonly bool _deleteOnStop;
     private readonly int _port;
+    private readonly bool _durable;
     private bool _stopped;
 
-    private EmbeddedPostgres(string binDirectory, string dataDirectory, int port, string password, bool deleteOnStop)
+    private EmbeddedPostgres(string binDirectory, string dataDirectory, int port, string password, bool durable, bool deleteOnStop)
     {
         _binDirectory = binDirectory;
         _dataDirectory = dataDirectory;
         _deleteOnStop = deleteOnStop;
         _port = port;
+        _durable = durable;
         ConnectionString = new NpgsqlConnectionStringBuilder
         {
             Host = "127.0.0.1", Port = port, Username = "postgres", Password = password, Database = "postgres",
@@ -37,11 +39,15 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
     public static Task<EmbeddedPostgres> StartAsync(string dataDirectory) =>
         StartAsync(dataDirectory, durable: true, deleteOnStop: false);
 
-    /// <summary>A cluster in a fresh temporary folder, deleted on stop; durability is traded for speed.</summary>
-    public static async Task<EmbeddedPostgres> StartThrowawayAsync()
+    /// <summary>
+    /// A cluster in a fresh temporary folder, deleted on stop. Unless <paramref name="durable"/>,
+    /// durability is traded for speed (no fsync, asynchronous commit): fine for tests that do not
+    /// crash the database, wrong for those that do.
+    /// </summary>
+    public static async Task<EmbeddedPostgres> StartThrowawayAsync(bool durable = false)
     {
         var cluster = await StartAsync(Path.Combine(Path.GetTempPath(), "manasync-pg-" + Guid.NewGuid().ToString("N")[..12]),
-            durable: false, deleteOnStop: true);
+            durable, deleteOnStop: true);
         cluster.StartReaper();
         return cluster;
     }
@@ -70,8 +76,8 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
             await InitializeAsync(bin, dataDir, passwordFile);
 
         var password = (await File.ReadAllTextAsync(passwordFile)).Trim();
-        var cluster = new EmbeddedPostgres(bin, dataDir, LoopbackPort.Free(), password, deleteOnStop);
-        await cluster.StartServerAsync(durable);
+        var cluster = new EmbeddedPostgres(bin, dataDir, LoopbackPort.Free(), password, durable, deleteOnStop);
+        await cluster.StartServerAsync();
         return cluster;
     }
 
@@ -100,7 +106,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         }
     }
 
-    private async Task StartServerAsync(bool durable)
+    private async Task StartServerAsync()
     {
         var pgCtl = Path.Combine(_binDirectory, "pg_ctl");
         // A cluster left running by a process that was killed would block the start: stop it first.
@@ -108,7 +114,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
             await RunAsync(pgCtl, ["-D", _dataDirectory, "-m", "immediate", "-w", "stop"], asSystemUser: true, check: false);
 
         var options = $"-c listen_addresses=127.0.0.1 -p {_port} -c unix_socket_directories=''";
-        if (!durable) options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
+        if (!_durable) options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off";
         await RunAsync(pgCtl,
             ["-D", _dataDirectory, "-l", Path.Combine(_dataDirectory, "server.log"), "-w", "-t", "60", "-o", options, "start"],
             asSystemUser: true);
@@ -129,6 +135,13 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => new(StopAsync());
+
+    /// <summary>Stops the server abruptly, keeping its data, as a crash would (fault tests).</summary>
+    public Task CrashAsync() =>
+        RunAsync(Path.Combine(_binDirectory, "pg_ctl"), ["-D", _dataDirectory, "-m", "immediate", "-w", "stop"], asSystemUser: true);
+
+    /// <summary>Starts the server again, on the same port, after <see cref="CrashAsync"/>.</summary>
+    public Task RestartAsync() => StartServerAsync();
 
     /// <summary>The command line that runs a program as the unprivileged server user when we are root.</summary>
     private static string[] AsSystemUser(string program, string[] arguments) =>

@@ -24,7 +24,8 @@ public static class StreamEndpoint
 
     [WolverineGet("/sync/{appId}/stream")]
     public static async Task Get(string appId, HttpContext http, CallerSessions sessions, BillingGate billing,
-        Memberships memberships, LiveHub hub, LiveConnections connections, ServerSettings settings, TimeProvider time)
+        Memberships memberships, LiveHub hub, LiveConnections connections, ServerSettings settings, TimeProvider time,
+        IHostApplicationLifetime lifetime)
     {
         if (!AppId.IsValid(appId))
         {
@@ -40,7 +41,9 @@ public static class StreamEndpoint
             return;
         }
 
-        var cancellation = http.RequestAborted;
+        // A stream ends when its client leaves or the server shuts down (the client then resumes elsewhere).
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+        var cancellation = ending.Token;
         if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid)
         {
             await unpaid.ExecuteAsync(http);
@@ -99,7 +102,7 @@ public static class StreamEndpoint
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
         {
-            // The client went away.
+            // The client went away, or the server is shutting down.
         }
         catch (SlowConsumerException)
         {

@@ -13,14 +13,16 @@ public static class WebSocketEndpoint
 {
     [AllowAnonymous]
     [WolverineGet("/ws")]
-    public static Task AllApps(HttpContext http, WebSocketSession.Services services) => RunAsync(http, null, services);
+    public static Task AllApps(HttpContext http, WebSocketSession.Services services, IHostApplicationLifetime lifetime) =>
+        RunAsync(http, null, services, lifetime);
 
     [AllowAnonymous]
     [WolverineGet("/ws/{appId}")]
-    public static Task OneApp(string appId, HttpContext http, WebSocketSession.Services services) =>
-        AppId.IsValid(appId) ? RunAsync(http, appId, services) : ApiError.BadRequest(AppId.Rule).ExecuteAsync(http);
+    public static Task OneApp(string appId, HttpContext http, WebSocketSession.Services services, IHostApplicationLifetime lifetime) =>
+        AppId.IsValid(appId) ? RunAsync(http, appId, services, lifetime) : ApiError.BadRequest(AppId.Rule).ExecuteAsync(http);
 
-    private static async Task RunAsync(HttpContext http, string? appId, WebSocketSession.Services services)
+    private static async Task RunAsync(HttpContext http, string? appId, WebSocketSession.Services services,
+        IHostApplicationLifetime lifetime)
     {
         if (!http.WebSockets.IsWebSocketRequest)
         {
@@ -28,6 +30,7 @@ public static class WebSocketEndpoint
             return;
         }
         using var socket = await http.WebSockets.AcceptWebSocketAsync();
-        await new WebSocketSession(socket, appId, services).RunAsync(http.RequestAborted);
+        using var ending = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
+        await new WebSocketSession(socket, appId, services).RunAsync(ending.Token);
     }
 }

@@ -1,0 +1,81 @@
+using System.Net;
+using System.Text.Json.Nodes;
+using ManaSync.Testing;
+using ManaSync.Web.Infrastructure;
+using Xunit;
+using static ManaSync.Testing.Changes;
+
+namespace ManaSync.Tests.Operations;
+
+/// <summary>The server outlives its database and stops cleanly: each test has a cluster and a server process of its own.</summary>
+public sealed class ResilienceTests : IAsyncLifetime
+{
+    private EmbeddedPostgres _cluster = null!;
+    private ServerProcess _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        // Durable: the test crashes PostgreSQL and must find every acknowledged write afterwards.
+        _cluster = await EmbeddedPostgres.StartThrowawayAsync(durable: true);
+        _server = await ServerProcess.StartAsync(_cluster.ConnectionString);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _cluster.DisposeAsync();
+    }
+
+    private async Task<(HttpStatusCode Status, JsonObject Body)> HealthAsync()
+    {
+        using var response = await _server.Client.GetAsync("/health");
+        return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
+    }
+
+    private async Task<(HttpStatusCode Status, JsonObject Body)> HealthBecomesAsync(HttpStatusCode expected)
+    {
+        for (var attempt = 0; attempt < 120; attempt++)
+        {
+            var health = await HealthAsync();
+            if (health.Status == expected) return health;
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"/health never answered {expected}.");
+    }
+
+    [Fact]
+    public async Task Health_turns_degraded_while_postgres_is_down_and_recovers_without_a_restart()
+    {
+        var device = await _server.ClientForAsync("alice");
+        (await device.PushAsync("todo", Batch(Insert("tasks", "before", new { })))).AssertStatus(HttpStatusCode.OK);
+
+        await _cluster.CrashAsync();
+        var (_, degraded) = await HealthBecomesAsync(HttpStatusCode.ServiceUnavailable);
+        var refused = await device.PushAsync("todo", Batch(Insert("tasks", "during", new { })));
+        await _cluster.RestartAsync();
+        var (_, recovered) = await HealthBecomesAsync(HttpStatusCode.OK);
+        Reply? accepted = null;
+        for (var attempt = 0; attempt < 20 && accepted?.Status != HttpStatusCode.OK; attempt++)
+            accepted = await device.PushAsync("todo", Batch(Insert("tasks", "after", new { })));
+        var (pulled, _) = await device.PullAllAsync("todo", "tasks");
+
+        Assert.Equal("degraded", degraded["status"]!.GetValue<string>());
+        Assert.True((int)refused.Status >= 500, refused.Text);
+        Assert.NotNull(refused.Json["error"]);
+        Assert.Equal("ok", recovered["status"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.OK, accepted!.Status);
+        Assert.Equal(["after", "before"], pulled.Select(change => change["id"]!.GetValue<string>()).Order());
+    }
+
+    [Fact]
+    public async Task Sigterm_ends_open_streams_and_exits_0_within_15_s()
+    {
+        var device = await _server.ClientForAsync("alice");
+        await using var stream = await SseStream.OpenAsync(_server.Client, "/sync/todo/stream", device.Token);
+
+        var exitCode = await _server.TerminateAsync(TimeSpan.FromSeconds(15));
+
+        Assert.Equal(0, exitCode);
+        Assert.True(await stream.EndsWithinAsync(5));
+    }
+}
