@@ -1,0 +1,79 @@
+using ManaSync.Events.Upcasting;
+using ManaSync.Web.Auth;
+using ManaSync.Web.Configuration;
+using ManaSync.Web.Features.Dev;
+using ManaSync.Web.Features.Live;
+using ManaSync.Web.Features.Metrics;
+using ManaSync.Web.Features.Tenancy;
+using ManaSync.Web.Infrastructure.Isolation;
+using Marten;
+using Npgsql;
+using Prometheus;
+using Wolverine;
+using Wolverine.Http;
+using Wolverine.Marten;
+
+namespace ManaSync.Web.Infrastructure;
+
+/// <summary>Everything the server registers and the order its middleware runs in.</summary>
+public static class HostSetup
+{
+    public static void AddManaSync(this WebApplicationBuilder builder, ServerSettings settings, string connectionString)
+    {
+        builder.AddManaSyncLogging();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.ListenAnyIP(settings.Port);
+            kestrel.Limits.MaxRequestBodySize = RequestBody.MaxBytes + 1;
+        });
+
+        var services = builder.Services;
+        services.AddSingleton(settings);
+        // On SIGTERM, in-flight pushes get up to 15 s to finish; live streams end at once (clients resume elsewhere).
+        services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(NpgsqlDataSource.Create(connectionString));
+
+        services.AddManaSyncAuthentication(settings);
+        if (settings.IssuesDevTokens) services.AddSingleton<DevIssuer>();
+        services.AddManaServices();
+        services.AddCors(cors => cors.AddDefaultPolicy(policy => policy
+            .WithOrigins([.. settings.CorsOrigins])
+            .WithMethods("GET", "POST", "OPTIONS")
+            .WithHeaders("Authorization", "Content-Type", "X-Client-Id", "Last-Event-ID")
+            .AllowCredentials()));
+
+        services.AddSingleton<ChangeUpcasting>();
+        services.AddSingleton<IConfigureMarten, RecordViewProjectionSetup>();
+        services.AddMarten(options => options.ConfigureManaSync(connectionString))
+            .IntegrateWithWolverine()
+            .ApplyAllDatabaseChangesOnStartup();
+        // After Marten's own start-up work, which creates the tables the policies protect.
+        services.AddHostedService<RowSecuritySetup>();
+        services.AddSingleton<CallerSessions>();
+
+        services.AddSingleton<LiveConnections>();
+        services.AddSingleton<LiveHub>();
+        services.AddSingleton<TokenValidator>();
+        services.AddSingleton<WebSocketSession.Services>();
+        services.AddHostedService<ChangeListener>();
+
+        builder.Host.UseWolverine(options => options.ConfigureManaSync());
+        services.AddWolverineHttp();
+    }
+
+    public static void UseManaSync(this WebApplication app, ServerSettings settings)
+    {
+        app.UseJsonErrors();
+        app.UseHttpMetrics();
+        app.UseCors();
+        app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
+        app.UseAuthentication();
+        app.UseRequestLogScope();
+        app.UseAuthorization();
+        app.MapWolverineEndpoints(options => options.RequireAuthorizeOnAll());
+        if (settings.IssuesDevTokens) app.MapDevTokenEndpoints();
+        app.MapMetrics().AllowAnonymous();
+        SyncMetrics.ReportLiveState(app.Services.GetRequiredService<LiveConnections>(), app.Services.GetRequiredService<LiveHub>());
+    }
+}
