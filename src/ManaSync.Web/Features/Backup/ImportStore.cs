@@ -38,7 +38,7 @@ public static class ImportStore
     {
         await using var scope = await sessions.WriteAsync(caller, cancellation, commitOnSave: false);
         var session = scope.Session;
-        var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
+        var commitTx = await EventLog.TransactionIdAsync(session, cancellation);
         await WriteLocks.TakeAsync(session, [], manifest.Apps.Select(app => WriteLocks.Stream(app, caller.UserId)), cancellation);
 
         var seen = new HashSet<Guid>();
@@ -49,7 +49,8 @@ public static class ImportStore
             await foreach (var chunk in lines.Chunk(ChunkSize).WithCancellation(cancellation))
             {
                 var events = chunk.Select(line => line.ToEvent(caller.UserId, commitTx, index++, maxClockSkew)).ToList();
-                var stored = await StoredIdsAsync(session, events.Select(e => e.EventId).ToArray(), cancellation);
+                var stored = (await EventLog.StoredAsync(session, events.Select(e => e.EventId).ToArray(), cancellation))
+                    .Select(e => e.EventId).ToHashSet();
                 var fresh = events.Where(e => !stored.Contains(e.EventId) && seen.Add(e.EventId)).ToList();
                 skipped += events.Count - fresh.Count;
                 if (fresh.Count == 0) continue;
@@ -60,12 +61,7 @@ public static class ImportStore
                 var sharedKeys = fresh.Where(e => RecordKey.IsShared(e.SpaceId, e.UserId)).Select(RecordKey.For).Distinct();
                 await WriteLocks.TakeAsync(session, sharedKeys, [], cancellation);
                 foreach (var stream in fresh.GroupBy(e => e.AppId))
-                    session.Events.Append(WriteLocks.Stream(stream.Key, caller.UserId), stream.Select(e =>
-                    {
-                        var wrapped = session.Events.BuildEvent(e);
-                        wrapped.Id = e.EventId;
-                        return (object)wrapped;
-                    }).ToArray());
+                    EventLog.Append(session, WriteLocks.Stream(stream.Key, caller.UserId), stream);
                 await session.SaveChangesAsync(cancellation);
                 imported += fresh.Count;
                 foreach (var e in fresh)
@@ -86,11 +82,5 @@ public static class ImportStore
         return new ImportOutcome(imported, skipped, ImportRefusal.None,
             written.Select(app => new ChangesCommitted(caller.UserId, app.Key, app.Value.Scopes.ToList(), app.Value.Tables.ToList(), now))
                 .ToList());
-    }
-
-    private static async Task<HashSet<Guid>> StoredIdsAsync(IDocumentSession session, Guid[] ids, CancellationToken cancellation)
-    {
-        var stored = await session.Events.QueryAllRawEvents().Where(e => e.Id.IsOneOf(ids)).Select(e => e.Id).ToListAsync(cancellation);
-        return stored.ToHashSet();
     }
 }

@@ -1,4 +1,3 @@
-using ManaSync.Events;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure.Isolation;
@@ -44,8 +43,7 @@ public static class PushStore
         await using var scope = await sessions.WriteAsync(caller, cancellation);
         var session = scope.Session;
 
-        var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
-        var context = contextAt(commitTx);
+        var context = contextAt(await EventLog.TransactionIdAsync(session, cancellation));
 
         var streamKey = WriteLocks.Stream(context.AppId, context.UserId);
         var keys = batch.Changes
@@ -54,29 +52,15 @@ public static class PushStore
             .ToArray();
         await WriteLocks.TakeAsync(session, keys, [streamKey], cancellation);
 
-        var stored = await LoadStoredAsync(session, batch, cancellation);
+        var stored = (await EventLog.StoredAsync(session, batch.Changes.Select(change => change.EventId).OfType<Guid>().ToArray(), cancellation))
+            .ToDictionary(e => e.EventId, e => new StoredEvent(e.EventId, e.UserId, e.PayloadHash));
         var views = (await session.LoadManyAsync<RecordView>(cancellation, keys)).ToDictionary(view => view.Id);
         var outcome = PushDecider.Decide(batch, context, stored, views);
         if (outcome.Clash is not null || outcome.Events.Count == 0) return outcome;
 
-        session.Events.Append(streamKey, outcome.Events.Select(recorded =>
-        {
-            var wrapped = session.Events.BuildEvent(recorded);
-            wrapped.Id = recorded.EventId;
-            return (object)wrapped;
-        }).ToArray());
+        EventLog.Append(session, streamKey, outcome.Events);
         await session.SaveChangesAsync(cancellation);
         return outcome;
-    }
-
-    private static async Task<IReadOnlyDictionary<Guid, StoredEvent>> LoadStoredAsync(IDocumentSession session,
-        PushBatch batch, CancellationToken cancellation)
-    {
-        var ids = batch.Changes.Select(change => change.EventId).OfType<Guid>().ToArray();
-        if (ids.Length == 0) return new Dictionary<Guid, StoredEvent>();
-        var events = await session.Events.QueryAllRawEvents().Where(e => e.Id.IsOneOf(ids)).ToListAsync(cancellation);
-        return events.Select(e => e.Data).OfType<ChangeRecorded>()
-            .ToDictionary(e => e.EventId, e => new StoredEvent(e.EventId, e.UserId, e.PayloadHash));
     }
 
     private const string EventIdIndex = "idx_mt_events_event_id";
