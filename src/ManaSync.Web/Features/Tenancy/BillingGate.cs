@@ -24,27 +24,14 @@ public sealed class BillingGate(IHttpClientFactory httpClients, ServerSettings s
             : null;
     }
 
-    private async Task<SyncStatus?> AskAsync(string userId, CancellationToken cancellation)
-    {
-        try
-        {
-            using var client = httpClients.CreateClient(HttpClientName);
-            using var request = new HttpRequestMessage(HttpMethod.Get,
-                new Uri(settings.ManaCreditsUrl, $"api/v1/internal/sync/status/{Uri.EscapeDataString(userId)}"));
-            request.Headers.Add(ManaServices.ServiceKeyHeader, settings.ManaServiceKey);
-            using var response = await client.SendAsync(request, cancellation);
-            if (!response.IsSuccessStatusCode) return null;
-            using var body = JsonDocument.Parse(await response.Content.ReadAsStreamAsync(cancellation));
-            return body.RootElement.TryGetProperty("active", out var active) && active.ValueKind is JsonValueKind.True or JsonValueKind.False
+    private Task<SyncStatus?> AskAsync(string userId, CancellationToken cancellation) =>
+        httpClients.AskAsync(HttpClientName,
+            new Uri(settings.ManaCreditsUrl, $"api/v1/internal/sync/status/{Uri.EscapeDataString(userId)}"),
+            settings.ManaServiceKey,
+            answer => answer.TryGetProperty("active", out var active) && active.ValueKind is JsonValueKind.True or JsonValueKind.False
                 ? new SyncStatus(active.GetBoolean())
-                : null;
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or InvalidOperationException)
-        {
-            logger.LogWarning("Could not read the sync status from the credits service: {Reason}", e.Message);
-            return null;
-        }
-    }
+                : null,
+            logger, cancellation);
 
     private sealed record SyncStatus(bool Active);
 }

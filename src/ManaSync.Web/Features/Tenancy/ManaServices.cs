@@ -1,5 +1,6 @@
 using ManaSync.Web.Infrastructure.Isolation;
 using System.Security.Claims;
+using System.Text.Json;
 using ManaSync.Web.Auth;
 
 namespace ManaSync.Web.Features.Tenancy;
@@ -8,6 +9,35 @@ public static class ManaServices
 {
     public const string ServiceKeyHeader = "X-Service-Key";
     public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// GETs a JSON answer from another Mana service, sending the service key.
+    /// </summary>
+    /// <returns>What <paramref name="read"/> makes of it, or null when the service could not answer.</returns>
+    public static async Task<T?> AskAsync<T>(this IHttpClientFactory httpClients, string clientName, Uri url, string serviceKey,
+        Func<JsonElement, T?> read, ILogger logger, CancellationToken cancellation) where T : class
+    {
+        try
+        {
+            using var client = httpClients.CreateClient(clientName);
+            using var request = new HttpRequestMessage(HttpMethod.Get, url);
+            request.Headers.Add(ServiceKeyHeader, serviceKey);
+            using var response = await client.SendAsync(request, cancellation);
+            if (!response.IsSuccessStatusCode)
+            {
+                logger.LogWarning("{Service} answered {Status}", clientName, (int)response.StatusCode);
+                return null;
+            }
+            using var body = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellation), default, cancellation);
+            return read(body.RootElement);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException
+                                      or KeyNotFoundException or InvalidOperationException)
+        {
+            logger.LogWarning("Could not ask {Service}: {Reason}", clientName, e.Message);
+            return null;
+        }
+    }
 
     public static IServiceCollection AddManaServices(this IServiceCollection services)
     {

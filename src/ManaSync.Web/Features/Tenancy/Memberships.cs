@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ManaSync.Web.Configuration;
 
 namespace ManaSync.Web.Features.Tenancy;
@@ -13,33 +12,15 @@ public sealed class Memberships(IHttpClientFactory httpClients, ServerSettings s
     public Task<IReadOnlyList<string>?> SpacesOfAsync(string userId, CancellationToken cancellation) =>
         _cache.GetAsync(userId, () => AskAsync(userId, cancellation));
 
-    private async Task<IReadOnlyList<string>?> AskAsync(string userId, CancellationToken cancellation)
-    {
-        try
-        {
-            using var client = httpClients.CreateClient(HttpClientName);
-            using var request = new HttpRequestMessage(HttpMethod.Get,
-                new Uri(settings.ManaAuthUrl, $"api/v1/internal/users/{Uri.EscapeDataString(userId)}/memberships"));
-            request.Headers.Add(ManaServices.ServiceKeyHeader, settings.ManaServiceKey);
-            using var response = await client.SendAsync(request, cancellation);
-            if (!response.IsSuccessStatusCode)
-            {
-                logger.LogWarning("The auth service answered {Status} for memberships", (int)response.StatusCode);
-                return null;
-            }
-            using var body = JsonDocument.Parse(await response.Content.ReadAsStreamAsync(cancellation));
-            return body.RootElement.GetProperty("memberships").EnumerateArray()
+    private Task<IReadOnlyList<string>?> AskAsync(string userId, CancellationToken cancellation) =>
+        httpClients.AskAsync<IReadOnlyList<string>>(HttpClientName,
+            new Uri(settings.ManaAuthUrl, $"api/v1/internal/users/{Uri.EscapeDataString(userId)}/memberships"),
+            settings.ManaServiceKey,
+            answer => answer.GetProperty("memberships").EnumerateArray()
                 .Select(membership => membership.GetProperty("organizationId").GetString())
                 .OfType<string>()
                 .Where(id => id.Length > 0)
                 .Distinct()
-                .ToList();
-        }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException
-                                      or KeyNotFoundException or InvalidOperationException)
-        {
-            logger.LogWarning("Could not read memberships from the auth service: {Reason}", e.Message);
-            return null;
-        }
-    }
+                .ToList(),
+            logger, cancellation);
 }
