@@ -5,6 +5,7 @@ var scenarios = new Dictionary<string, Func<string[], Task>>
 {
     ["fanout"] = _ => FanOutScenario.RunAsync(),
     ["export"] = ExportScenario.RunAsync,
+    ["startup"] = _ => StartupScenario.RunAsync(),
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))
