@@ -60,6 +60,7 @@ public static class HostSetup
 
         builder.Host.UseWolverine(options => options.ConfigureManaSync());
         services.AddWolverineHttp();
+        services.AddOpenApi();
     }
 
     public static void UseManaSync(this WebApplication app, ServerSettings settings)
@@ -73,6 +74,8 @@ public static class HostSetup
         app.UseAuthorization();
         app.MapWolverineEndpoints(options => options.RequireAuthorizeOnAll());
         if (settings.IssuesDevTokens) app.MapDevTokenEndpoints();
+        // The HTTP API described for developers, at /openapi/v1.json (Development only).
+        if (app.Environment.IsDevelopment()) app.MapOpenApi().AllowAnonymous();
         app.MapMetrics().AllowAnonymous();
         SyncMetrics.ReportLiveState(app.Services.GetRequiredService<LiveConnections>(), app.Services.GetRequiredService<LiveHub>());
     }
