@@ -1,3 +1,5 @@
+using JasperFx;
+using JasperFx.CodeGeneration;
 using ManaSync.Events.Upcasting;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
@@ -58,6 +60,14 @@ public static class HostSetup
         services.AddSingleton<WebSocketSession.Services>();
         services.AddHostedService<ChangeListener>();
 
+        // Production loads the code Wolverine and Marten generate from what is compiled in
+        // (Internal/Generated, written by `codegen write`) instead of compiling it at start-up;
+        // elsewhere pre-generated code is used when current and compiled at run time when not.
+        services.CritterStackDefaults(defaults =>
+        {
+            defaults.Production.GeneratedCodeMode = TypeLoadMode.Static;
+            defaults.Development.GeneratedCodeMode = TypeLoadMode.Auto;
+        });
         builder.Host.UseWolverine(options => options.ConfigureManaSync());
         services.AddWolverineHttp();
         services.AddOpenApi();
