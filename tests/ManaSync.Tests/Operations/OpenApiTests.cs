@@ -20,7 +20,7 @@ public sealed class OpenApiTests(AppFixture app) : SyncTest(app)
                      "/backup/import", "/audit/{appId}/{table}/{id}/history", "/audit/{appId}/{table}/{id}", "/health",
                  })
             Assert.True(paths.ContainsKey(path), path);
-        Assert.NotNull(paths["/sync/{appId}"]!["post"]);
-        Assert.NotNull(paths["/sync/{appId}/pull"]!["get"]);
+        Assert.NotNull(paths["/sync/{appId}"]!["post"]!["responses"]!["409"]);
+        Assert.NotNull(paths["/sync/{appId}/pull"]!["get"]!["responses"]!["200"]!["content"]!["application/json"]);
     }
 }

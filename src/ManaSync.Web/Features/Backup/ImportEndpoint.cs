@@ -4,6 +4,7 @@ using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Mvc;
 using Wolverine;
 using Wolverine.Http;
 
@@ -21,6 +22,10 @@ public static class ImportEndpoint
     public const long MaxArchiveBytes = 1L << 30;
 
     [WolverinePost("/backup/import")]
+    [ProducesResponseType<ImportResult>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status400BadRequest)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status403Forbidden)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status409Conflict)]
     public static async Task<(IResult, OutgoingMessages)> Post(HttpContext http, Infrastructure.Isolation.CallerSessions sessions,
         Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time)
     {

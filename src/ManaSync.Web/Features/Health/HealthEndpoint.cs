@@ -1,6 +1,7 @@
 using ManaSync.Web.Infrastructure;
 using Marten;
 using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
 
 namespace ManaSync.Web.Features.Health;
@@ -14,6 +15,8 @@ public static class HealthEndpoint
 
     [AllowAnonymous]
     [WolverineGet("/health")]
+    [ProducesResponseType<HealthReport>(StatusCodes.Status200OK)]
+    [ProducesResponseType<HealthReport>(StatusCodes.Status503ServiceUnavailable)]
     public static async Task<IResult> Get(IDocumentStore store, LiveConnections connections, TimeProvider time)
     {
         var databaseOk = await DatabaseAnswersAsync(store);

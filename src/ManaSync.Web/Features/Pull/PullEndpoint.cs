@@ -4,6 +4,7 @@ using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
+using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
 
 namespace ManaSync.Web.Features.Pull;
@@ -12,6 +13,10 @@ namespace ManaSync.Web.Features.Pull;
 public static class PullEndpoint
 {
     [WolverineGet("/sync/{appId}/pull")]
+    [ProducesResponseType<SyncResponse>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status400BadRequest)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status401Unauthorized)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status402PaymentRequired)]
     public static async Task<IResult> Get(string appId, HttpContext http, CallerSessions sessions, BillingGate billing,
         Memberships memberships, CancellationToken cancellation)
     {

@@ -8,6 +8,7 @@ using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
+using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
 
 namespace ManaSync.Web.Features.Push;
@@ -19,6 +20,14 @@ public static class PushEndpoint
 
     /// <returns>The response, and (when anything was stored) the commit for live subscribers on every node.</returns>
     [WolverinePost("/sync/{appId}")]
+    [ProducesResponseType<SyncResponse>(StatusCodes.Status200OK)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status400BadRequest)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status401Unauthorized)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status402PaymentRequired)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status403Forbidden)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status409Conflict)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status413PayloadTooLarge)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status503ServiceUnavailable)]
     public static async Task<(IResult, ChangesCommitted?)> Post(string appId, HttpContext http, CallerSessions sessions,
         BillingGate billing, Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time,
         CancellationToken cancellation)
