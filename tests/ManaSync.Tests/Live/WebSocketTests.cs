@@ -1,8 +1,5 @@
 using System.Net;
 using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using ManaSync.Testing;
 using Xunit;
 using static ManaSync.Testing.Changes;
@@ -22,30 +19,11 @@ public sealed class WebSocketTests(LiveFixture live)
         return socket;
     }
 
-    private static Task SendAsync(ClientWebSocket socket, object message) =>
-        socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(message), WebSocketMessageType.Text, true, CancellationToken.None);
-
-    /// <summary>The next text message, or null when the server closed the socket.</summary>
-    private static async Task<JsonObject?> ReceiveAsync(ClientWebSocket socket, int withinSeconds = 15)
-    {
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(withinSeconds));
-        var buffer = new byte[64 * 1024];
-        using var message = new MemoryStream();
-        WebSocketReceiveResult result;
-        do
-        {
-            result = await socket.ReceiveAsync(buffer, bound.Token);
-            if (result.MessageType == WebSocketMessageType.Close) return null;
-            message.Write(buffer, 0, result.Count);
-        } while (!result.EndOfMessage);
-        return JsonNode.Parse(Encoding.UTF8.GetString(message.ToArray()))!.AsObject();
-    }
-
     private async Task<ClientWebSocket> AuthenticatedAsync(ServerProcess node, string path, string user)
     {
         var socket = await ConnectAsync(node, path);
-        await SendAsync(socket, new { type = "auth", token = live.Token(user) });
-        Assert.Equal("auth-ok", (await ReceiveAsync(socket))!["type"]!.GetValue<string>());
+        await socket.SendJsonAsync(new { type = "auth", token = live.Token(user) });
+        Assert.Equal("auth-ok", (await socket.ReceiveJsonAsync())!["type"]!.GetValue<string>());
         return socket;
     }
 
@@ -54,9 +32,9 @@ public sealed class WebSocketTests(LiveFixture live)
     {
         using var socket = await AuthenticatedAsync(live.Node1, "/ws", NewUser());
 
-        await SendAsync(socket, new { type = "ping" });
+        await socket.SendJsonAsync(new { type = "ping" });
 
-        Assert.Equal("pong", (await ReceiveAsync(socket))!["type"]!.GetValue<string>());
+        Assert.Equal("pong", (await socket.ReceiveJsonAsync())!["type"]!.GetValue<string>());
     }
 
     [Fact]
@@ -70,10 +48,10 @@ public sealed class WebSocketTests(LiveFixture live)
 
         (await live.Node1.ClientWithToken(live.Token(user)).PushAsync("todo", Batch(Insert("tasks", "t1", new { }))))
             .AssertStatus(HttpStatusCode.OK);
-        var first = await ReceiveAsync(allApps);
-        var second = await ReceiveAsync(thisApp);
-        await SendAsync(otherApp, new { type = "ping" });
-        await SendAsync(otherUser, new { type = "ping" });
+        var first = await allApps.ReceiveJsonAsync();
+        var second = await thisApp.ReceiveJsonAsync();
+        await otherApp.SendJsonAsync(new { type = "ping" });
+        await otherUser.SendJsonAsync(new { type = "ping" });
 
         foreach (var message in new[] { first, second })
         {
@@ -82,8 +60,8 @@ public sealed class WebSocketTests(LiveFixture live)
             Assert.Equal(["tasks"], message["tables"]!.AsArray().Select(t => t!.GetValue<string>()));
         }
         // The first message the others get is the pong: no notification came before it.
-        Assert.Equal("pong", (await ReceiveAsync(otherApp))!["type"]!.GetValue<string>());
-        Assert.Equal("pong", (await ReceiveAsync(otherUser))!["type"]!.GetValue<string>());
+        Assert.Equal("pong", (await otherApp.ReceiveJsonAsync())!["type"]!.GetValue<string>());
+        Assert.Equal("pong", (await otherUser.ReceiveJsonAsync())!["type"]!.GetValue<string>());
     }
 
     [Fact]
@@ -91,9 +69,9 @@ public sealed class WebSocketTests(LiveFixture live)
     {
         using var socket = await ConnectAsync(live.Node1, "/ws");
 
-        await SendAsync(socket, new { type = "auth", token = "not-a-token" });
-        var error = await ReceiveAsync(socket);
-        var closed = await ReceiveAsync(socket);
+        await socket.SendJsonAsync(new { type = "auth", token = "not-a-token" });
+        var error = await socket.ReceiveJsonAsync();
+        var closed = await socket.ReceiveJsonAsync();
 
         Assert.Equal("error", error!["type"]!.GetValue<string>());
         Assert.Equal(error["message"]!.GetValue<string>(), error["tables"]![0]!.GetValue<string>());
@@ -106,7 +84,7 @@ public sealed class WebSocketTests(LiveFixture live)
     {
         using var socket = await ConnectAsync(live.Node1, "/ws");
 
-        var closed = await ReceiveAsync(socket, withinSeconds: 20);
+        var closed = await socket.ReceiveJsonAsync(withinSeconds: 20);
 
         Assert.Null(closed);
         Assert.Equal(WebSocketCloseStatus.PolicyViolation, socket.CloseStatus);
@@ -127,7 +105,7 @@ public sealed class WebSocketTests(LiveFixture live)
         {
             // The server may close while we are still sending.
         }
-        var closed = await ReceiveAsync(socket);
+        var closed = await socket.ReceiveJsonAsync();
 
         Assert.Null(closed);
         Assert.Equal(WebSocketCloseStatus.MessageTooBig, socket.CloseStatus);
@@ -138,8 +116,8 @@ public sealed class WebSocketTests(LiveFixture live)
     {
         using var socket = await AuthenticatedAsync(live.Node1, "/ws", NewUser());
 
-        await SendAsync(socket, new { type = "dance" });
-        var error = await ReceiveAsync(socket);
+        await socket.SendJsonAsync(new { type = "dance" });
+        var error = await socket.ReceiveJsonAsync();
 
         Assert.Equal("error", error!["type"]!.GetValue<string>());
         Assert.Equal([error["message"]!.GetValue<string>()], error["tables"]!.AsArray().Select(t => t!.GetValue<string>()));

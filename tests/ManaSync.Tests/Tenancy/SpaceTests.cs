@@ -1,7 +1,5 @@
 using System.Net;
 using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json;
 using ManaSync.Testing;
 using Xunit;
 using static ManaSync.Testing.Changes;
@@ -132,28 +130,17 @@ public sealed class SpaceTests(TenancyFixture app)
         using var carolSocket = await AuthenticatedSocketAsync(carol);
 
         (await app.ClientFor(alice).PushAsync("todo", Batch(SpaceInsert("ws-1", space, new { })))).AssertStatus(HttpStatusCode.OK);
-        await SendAsync(carolSocket, new { type = "ping" });
+        await carolSocket.SendJsonAsync(new { type = "ping" });
 
-        Assert.Equal("sync-available", (await ReceiveAsync(bobSocket)).GetProperty("type").GetString());
-        Assert.Equal("pong", (await ReceiveAsync(carolSocket)).GetProperty("type").GetString());
+        Assert.Equal("sync-available", (await bobSocket.ReceiveJsonAsync())!["type"]!.GetValue<string>());
+        Assert.Equal("pong", (await carolSocket.ReceiveJsonAsync())!["type"]!.GetValue<string>());
     }
 
     private async Task<WebSocket> AuthenticatedSocketAsync(string user)
     {
         var socket = await app.Host.Server.CreateWebSocketClient().ConnectAsync(new Uri(app.Host.Server.BaseAddress, "ws"), default);
-        await SendAsync(socket, new { type = "auth", token = app.TokenFor(user) });
-        Assert.Equal("auth-ok", (await ReceiveAsync(socket)).GetProperty("type").GetString());
+        await socket.SendJsonAsync(new { type = "auth", token = app.TokenFor(user) });
+        Assert.Equal("auth-ok", (await socket.ReceiveJsonAsync())!["type"]!.GetValue<string>());
         return socket;
-    }
-
-    private static Task SendAsync(WebSocket socket, object message) =>
-        socket.SendAsync(JsonSerializer.SerializeToUtf8Bytes(message), WebSocketMessageType.Text, true, default);
-
-    private static async Task<JsonElement> ReceiveAsync(WebSocket socket)
-    {
-        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(15));
-        var buffer = new byte[64 * 1024];
-        var result = await socket.ReceiveAsync(buffer, bound.Token);
-        return JsonDocument.Parse(Encoding.UTF8.GetString(buffer, 0, result.Count)).RootElement.Clone();
     }
 }
