@@ -31,7 +31,9 @@ public static class ManaServices
             using var body = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellation), default, cancellation);
             return read(body.RootElement);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException
+        // A request that was itself cancelled is not an answer: it must not be cached as the service failing.
+        catch (Exception e) when (!cancellation.IsCancellationRequested &&
+                                  e is HttpRequestException or TaskCanceledException or JsonException
                                       or KeyNotFoundException or InvalidOperationException)
         {
             logger.LogWarning("Could not ask {Service}: {Reason}", clientName, e.Message);
