@@ -3,6 +3,8 @@ using ManaSync.Bench;
 // dotnet run -c Release --project bench -- <scenario> [arguments]
 var scenarios = new Dictionary<string, Func<string[], Task>>
 {
+    ["push"] = PushScenario.RunInsertsAsync,
+    ["push-updates"] = PushScenario.RunUpdatesAsync,
     ["fanout"] = _ => FanOutScenario.RunAsync(),
     ["export"] = ExportScenario.RunAsync,
     ["startup"] = _ => StartupScenario.RunAsync(),

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using System.Net;
 using ManaSync.Web.Auth;
 using Microsoft.AspNetCore.Builder;
@@ -25,6 +26,7 @@ public sealed class JwksServer : IAsyncDisposable
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        builder.Logging.ClearProviders();
         var app = builder.Build();
         var server = new JwksServer(app);
         app.MapGet("/jwks", () =>

@@ -34,7 +34,7 @@ public static class HostSetup
         // On SIGTERM, in-flight pushes get up to 15 s to finish; live streams end at once (clients resume elsewhere).
         services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(15));
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(NpgsqlDataSource.Create(connectionString));
+        services.AddSingleton(NpgsqlDataSource.Create(WithPreparedStatements(connectionString)));
 
         services.AddManaSyncAuthentication(settings);
         if (settings.IssuesDevTokens) services.AddSingleton<DevIssuer>();
@@ -71,6 +71,18 @@ public static class HostSetup
         builder.Host.UseWolverine(options => options.ConfigureManaSync());
         services.AddWolverineHttp();
         services.AddOpenApi();
+    }
+
+    /// <summary>
+    /// Requests run the same few statements over and over (a push: one view upsert per record), so
+    /// connections keep them prepared: PostgreSQL then skips parsing and planning, which cost more
+    /// than executing them (docs/benchmarks.md). A DATABASE_URL that sets its own value wins.
+    /// </summary>
+    private static string WithPreparedStatements(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = 64;
+        return builder.ConnectionString;
     }
 
     public static void UseManaSync(this WebApplication app, ServerSettings settings)

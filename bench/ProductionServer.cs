@@ -1,0 +1,44 @@
+using ManaSync.Testing;
+using ManaSync.Web.Auth;
+
+namespace ManaSync.Bench;
+
+/// <summary>
+/// A fresh database and the built server on it in the Production environment (JSON logs,
+/// pre-generated code, keys from a JWKS endpoint), as it is deployed.
+/// </summary>
+public sealed class ProductionServer : IAsyncDisposable
+{
+    private readonly JwksServer _jwks;
+    private readonly Ed25519SecurityKey _key;
+
+    private ProductionServer(string database, JwksServer jwks, Ed25519SecurityKey key, ServerProcess server)
+    {
+        Database = database;
+        _jwks = jwks;
+        _key = key;
+        Server = server;
+    }
+
+    public string Database { get; }
+    public ServerProcess Server { get; }
+
+    public static async Task<ProductionServer> StartAsync(string? database = null)
+    {
+        database ??= await TestCluster.CreateDatabaseAsync();
+        var jwks = await JwksServer.StartAsync();
+        var key = jwks.AddKey("bench");
+        var server = await ServerProcess.StartAsync(database,
+            new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Production", ["JWKS_URL"] = jwks.Url });
+        return new ProductionServer(database, jwks, key, server);
+    }
+
+    public SyncClient ClientFor(string userId, string? clientId = null) =>
+        Server.ClientWithToken(Ed25519Tokens.Issue(_key, userId, TimeSpan.FromHours(4), DateTimeOffset.UtcNow), clientId);
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await _jwks.DisposeAsync();
+    }
+}

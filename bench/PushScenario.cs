@@ -1,0 +1,147 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using ManaSync.Testing;
+
+namespace ManaSync.Bench;
+
+/// <summary>
+/// Push throughput and latency: 16 users, each one device pushing batches of 50 changes in a closed
+/// loop, then the same load offered at a fixed rate of half the measured throughput. Beside it, in
+/// the same run, pgbench inserting the same change rows 50 to a transaction with 4 clients.
+/// <c>push</c> inserts new records; <c>push-updates</c> updates the same 50 records of each user over
+/// and over (the read-modify-write path of the record view).
+/// </summary>
+public static class PushScenario
+{
+    private const int Users = 16, BatchSize = 50, RawClients = 4;
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(5), Measured = TimeSpan.FromSeconds(30);
+
+    public static Task RunInsertsAsync(string[] args) => RunAsync(updates: false, BatchSizeFrom(args));
+
+    public static Task RunUpdatesAsync(string[] args) => RunAsync(updates: true, BatchSizeFrom(args));
+
+    private static int BatchSizeFrom(string[] args) => args.Length > 0 ? int.Parse(args[0]) : BatchSize;
+
+    private static async Task RunAsync(bool updates, int batchSize)
+    {
+        var database = await TestCluster.CreateDatabaseAsync();
+        var raw = await RawPostgres.InsertChangeRowsAsync(database, batchSize, RawClients, Measured);
+        var rawRowsPerSecond = raw.TransactionsPerSecond * batchSize;
+
+        await using var server = await ProductionServer.StartAsync(database);
+        var devices = Enumerable.Range(0, Users).Select(u => new Device(server.ClientFor($"user-{u}", $"device-{u}"), u, batchSize)).ToList();
+        if (updates)
+            foreach (var device in devices) await device.PushAsync(device.NextBatch(updates: false));
+
+        var closed = await ClosedLoopAsync(devices, updates);
+        var changesPerSecond = closed.Latencies.Count * batchSize / Measured.TotalSeconds;
+        var batchesPerSecond = closed.Latencies.Count / Measured.TotalSeconds;
+        var fixedRate = await FixedRateAsync(devices, updates, batchesPerSecond / 2);
+
+        var what = updates ? "updates of existing records" : "inserts of new records";
+        Console.WriteLine();
+        Console.WriteLine($"| push, {Users} users × batches of {batchSize} {what} | ManaSync | raw PostgreSQL (pgbench, {RawClients} clients, {batchSize}-row INSERT) | ratio |");
+        Console.WriteLine("|---|---|---|---|");
+        Console.WriteLine($"| changes/s, closed loop {Measured.TotalSeconds:F0} s | {changesPerSecond:F0} | {rawRowsPerSecond:F0} | {changesPerSecond / rawRowsPerSecond:F2} |");
+        Console.WriteLine($"| batch latency p50 / p99 / p99.9 | {Stats.Percentile(closed.Latencies, 50):F1} / {Stats.Percentile(closed.Latencies, 99):F1} / " +
+                          $"{Stats.Percentile(closed.Latencies, 99.9):F1} ms | {raw.AverageLatencyMs:F1} ms (average) | |");
+        Console.WriteLine($"| errors | {closed.Errors} | | |");
+        Console.WriteLine($"| fixed rate {fixedRate.Rate:F1} batches/s ({fixedRate.Rate * batchSize:F0} changes/s) for {Measured.TotalSeconds:F0} s: " +
+                          $"p50 / p99 from scheduled send | {Stats.Percentile(fixedRate.Latencies, 50):F1} / {Stats.Percentile(fixedRate.Latencies, 99):F1} ms | | |");
+        Console.WriteLine($"| fixed rate: sent / errors | {fixedRate.Latencies.Count} / {fixedRate.Errors} | | |");
+    }
+
+    private sealed record Run(List<double> Latencies, int Errors, double Rate = 0);
+
+    private static async Task<Run> ClosedLoopAsync(List<Device> devices, bool updates)
+    {
+        var latencies = new ConcurrentBag<double>();
+        var errors = 0;
+        var start = Stopwatch.GetTimestamp();
+        var measureFrom = start + (long)(WarmUp.TotalSeconds * Stopwatch.Frequency);
+        var measureUntil = measureFrom + (long)(Measured.TotalSeconds * Stopwatch.Frequency);
+        await Task.WhenAll(devices.Select(device => Task.Run(async () =>
+        {
+            while (Stopwatch.GetTimestamp() < measureUntil)
+            {
+                var sent = Stopwatch.GetTimestamp();
+                var ok = await device.PushAsync(device.NextBatch(updates));
+                var done = Stopwatch.GetTimestamp();
+                if (sent < measureFrom || done > measureUntil) continue;
+                if (ok) latencies.Add(Stats.Milliseconds(sent, done));
+                else Interlocked.Increment(ref errors);
+            }
+        })));
+        return new Run(latencies.ToList(), errors);
+    }
+
+    /// <summary>Sends on a fixed schedule whatever the replies; latency counts from the scheduled time (no coordinated omission).</summary>
+    private static async Task<Run> FixedRateAsync(List<Device> devices, bool updates, double batchesPerSecond)
+    {
+        var latencies = new ConcurrentBag<double>();
+        var errors = 0;
+        var count = (int)(batchesPerSecond * Measured.TotalSeconds);
+        var start = Stopwatch.GetTimestamp();
+        var inFlight = new List<Task>(count);
+        for (var i = 0; i < count; i++)
+        {
+            var scheduled = start + (long)(i / batchesPerSecond * Stopwatch.Frequency);
+            var wait = Stats.Milliseconds(Stopwatch.GetTimestamp(), scheduled);
+            if (wait > 1) await Task.Delay(TimeSpan.FromMilliseconds(wait));
+            var device = devices[i % devices.Count];
+            var batch = device.NextBatch(updates);
+            inFlight.Add(Task.Run(async () =>
+            {
+                var ok = await device.PushAsync(batch);
+                if (ok) latencies.Add(Stats.Milliseconds(scheduled, Stopwatch.GetTimestamp()));
+                else Interlocked.Increment(ref errors);
+            }));
+        }
+        await Task.WhenAll(inFlight);
+        return new Run(latencies.ToList(), errors, batchesPerSecond);
+    }
+
+    /// <summary>One device of one user: makes its batches and keeps its cursor, as a client does.</summary>
+    private sealed class Device(SyncClient client, int user, int batchSize)
+    {
+        private int _next;
+        private string? _cursor;
+
+        public byte[] NextBatch(bool updates)
+        {
+            var body = new StringBuilder("{");
+            if (Volatile.Read(ref _cursor) is { } cursor) body.Append("\"since\":\"").Append(cursor).Append("\",");
+            body.Append("\"changes\":[");
+            var now = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ss.fffZ");
+            for (var i = 0; i < batchSize; i++)
+            {
+                var n = Interlocked.Increment(ref _next);
+                if (i > 0) body.Append(',');
+                if (updates)
+                    body.Append($$$$"""{"table":"tasks","id":"u{{{{user}}}}-r{{{{i}}}}","op":"update","fields":{"title":{"value":"Buy oat milk {{{{n}}}}","updatedAt":"{{{{now}}}}"},"done":{"value":{{{{(n % 2 == 0 ? "true" : "false")}}}},"updatedAt":"{{{{now}}}}"}}}""");
+                else
+                    body.Append($$$"""{"table":"tasks","id":"u{{{user}}}-r{{{n}}}","op":"insert","data":{"title":"Buy oat milk {{{n}}}","done":false,"order":{{{n}}},"note":"Two litres, the barista kind"}}""");
+            }
+            return Encoding.UTF8.GetBytes(body.Append("]}").ToString());
+        }
+
+        public async Task<bool> PushAsync(byte[] batch)
+        {
+            try
+            {
+                var reply = await client.PushRawAsync("todo", batch);
+                if (reply.Status != HttpStatusCode.OK) return false;
+                using var json = JsonDocument.Parse(reply.Text);
+                Volatile.Write(ref _cursor, json.RootElement.GetProperty("syncedUntil").GetString());
+                return true;
+            }
+            catch (HttpRequestException)
+            {
+                return false;
+            }
+        }
+    }
+}
