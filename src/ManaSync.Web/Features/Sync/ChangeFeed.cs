@@ -38,28 +38,16 @@ public static class ChangeFeed
     public static async Task<FeedPage> ReadAsync(IQuerySession session, FeedRequest request, CancellationToken cancellation)
     {
         var from = request.Since.From;
-        var filters = new List<string> { "scope = any(?)", "app_id = ?", "(position_tx, position_index) >= (?, ?)" };
-        var parameters = new List<object> { request.Scopes.ToArray(), request.AppId, from.Tx, from.Index };
-        if (request.Tables is not null)
-        {
-            filters.Add("table_name = any(?)");
-            parameters.Add(request.Tables.ToArray());
-        }
-        if (request.Since.ModifiedSince is { } modifiedSince)
-        {
-            filters.Add("mt_last_modified >= ?");
-            parameters.Add(modifiedSince);
-        }
-        var where = string.Join(" and ", filters);
-        var horizon = await SettledHorizonAsync(session, where, parameters, cancellation);
+        var ranges = new FeedRanges(request);
+        var horizon = await SettledHorizonAsync(session, ranges, cancellation);
 
         // Read one row more than asked, to tell a full last page from a cut one.
-        parameters.Add(horizon);
-        parameters.Add(request.Limit + 1);
         var rows = await session.QueryAsync<RecordView>(
-            $"select data from manasync.mt_doc_recordview where {where} and position_tx < ? " +
-            "order by position_tx, position_index limit ?",
-            cancellation, parameters.ToArray());
+            $"select page.data from {ranges.Sources} cross join lateral (" +
+            $"select v.data, v.position_tx, v.position_index from manasync.mt_doc_recordview as v where {ranges.Filter} and v.position_tx < ? " +
+            "order by v.position_tx, v.position_index limit ?) as page " +
+            "order by page.position_tx, page.position_index limit ?",
+            cancellation, [.. ranges.Parameters, horizon, request.Limit + 1, request.Limit + 1]);
 
         var hasMore = rows.Count > request.Limit;
         var page = hasMore ? rows.Take(request.Limit).ToList() : rows.ToList();
@@ -73,6 +61,39 @@ public static class ChangeFeed
         return new FeedPage(entries, next, hasMore);
     }
 
+    /// <summary>
+    /// The rows a request reads, as one ordered index range per scope (and table). PostgreSQL 15 reads
+    /// an index in order only under plain equality: given "scope = any(…)" it fetched and sorted every
+    /// row from the cursor on for each page, which made an initial sync quadratic (docs/benchmarks.md).
+    /// </summary>
+    private sealed class FeedRanges
+    {
+        public FeedRanges(FeedRequest request)
+        {
+            var filters = new List<string> { "v.scope = ranges.scope", "v.app_id = ?", "(v.position_tx, v.position_index) >= (?, ?)" };
+            Parameters.Add(request.Scopes.ToArray());
+            if (request.Tables is null)
+                Sources = "unnest(?::text[]) as ranges(scope)";
+            else
+            {
+                Sources = "unnest(?::text[]) as ranges(scope) cross join unnest(?::text[]) as tables(table_name)";
+                Parameters.Add(request.Tables.ToArray());
+                filters.Add("v.table_name = tables.table_name");
+            }
+            Parameters.AddRange([request.AppId, request.Since.From.Tx, request.Since.From.Index]);
+            if (request.Since.ModifiedSince is { } modifiedSince)
+            {
+                filters.Add("v.mt_last_modified >= ?");
+                Parameters.Add(modifiedSince);
+            }
+            Filter = string.Join(" and ", filters);
+        }
+
+        public string Sources { get; }
+        public string Filter { get; }
+        public List<object> Parameters { get; } = [];
+    }
+
     private static Position After(RecordView view) => view.Position with { Index = view.PositionIndex + 1 };
 
     /// <summary>How long a read waits for writes that started before a committed change to finish.</summary>
@@ -84,12 +105,12 @@ public static class ChangeFeed
     /// right after another device pushed should not miss them for that. The wait is bounded; what a
     /// long transaction holds back comes with the next pull.
     /// </summary>
-    private static async Task<long> SettledHorizonAsync(IQuerySession session, string where, List<object> parameters,
-        CancellationToken cancellation)
+    private static async Task<long> SettledHorizonAsync(IQuerySession session, FeedRanges ranges, CancellationToken cancellation)
     {
         var newest = (await session.QueryAsync<long>(
-            $"select coalesce(max(position_tx), 0) from manasync.mt_doc_recordview where {where}",
-            cancellation, parameters.ToArray()))[0];
+            $"select coalesce(max(range.newest), 0) from {ranges.Sources} cross join lateral (" +
+            $"select max(v.position_tx) as newest from manasync.mt_doc_recordview as v where {ranges.Filter}) as range",
+            cancellation, [.. ranges.Parameters]))[0];
         var deadline = DateTime.UtcNow + MaxSettleWait;
         while (true)
         {
