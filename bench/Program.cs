@@ -5,6 +5,7 @@ var scenarios = new Dictionary<string, Func<string[], Task>>
 {
     ["push"] = PushScenario.RunInsertsAsync,
     ["push-updates"] = PushScenario.RunUpdatesAsync,
+    ["initial-sync"] = InitialSyncScenario.RunAsync,
     ["fanout"] = _ => FanOutScenario.RunAsync(),
     ["export"] = ExportScenario.RunAsync,
     ["startup"] = _ => StartupScenario.RunAsync(),
