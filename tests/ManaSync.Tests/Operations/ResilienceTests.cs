@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text.Json.Nodes;
 using ManaSync.Testing;
+using ManaSync.Tests.Reliability;
 using ManaSync.Web.Infrastructure;
 using Xunit;
 using static ManaSync.Testing.Changes;
@@ -65,6 +66,32 @@ public sealed class ResilienceTests : IAsyncLifetime
         Assert.Equal("ok", recovered["status"]!.GetValue<string>());
         Assert.Equal(HttpStatusCode.OK, accepted!.Status);
         Assert.Equal(["after", "before"], pulled.Select(change => change["id"]!.GetValue<string>()).Order());
+    }
+
+    [Fact]
+    public async Task Pushes_under_load_come_through_a_database_crash_without_a_restart_and_without_loss()
+    {
+        var devices = new List<PushLoad.Device>();
+        for (var device = 0; device < 8; device++)
+            devices.Add(new PushLoad.Device("alice", $"device-{device}", await _server.ClientForAsync("alice", $"device-{device}")));
+
+        var load = PushLoad.Start(devices, batchSize: 10);
+        await load.AcknowledgedAtLeastAsync(20, within: TimeSpan.FromSeconds(60));
+        await _cluster.CrashAsync();
+        var (_, degraded) = await HealthBecomesAsync(HttpStatusCode.ServiceUnavailable);
+        var acknowledgedWhileDown = load.Acknowledged.Count;
+        await _cluster.RestartAsync();
+        // The same server process, never restarted, must drop its dead connections and accept pushes again.
+        await load.AcknowledgedAtLeastAsync(acknowledgedWhileDown + 20, within: TimeSpan.FromSeconds(30));
+        await load.StopAsync();
+        var stored = await PushLedger.StoredEventIdsAsync(_cluster.ConnectionString);
+        await PushLedger.RetryInDoubtAsync(load, (user, clientId) => _server.ClientForAsync(user, clientId));
+        var afterRetries = await PushLedger.StoredEventIdsAsync(_cluster.ConnectionString);
+
+        Assert.Equal("degraded", degraded["status"]!.GetValue<string>());
+        Assert.NotEmpty(load.InDoubt);
+        PushLedger.AssertNoBatchLostOrHalfStored(load, stored);
+        PushLedger.AssertEachChangeStoredOnce(load, afterRetries);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.Net;
 using ManaSync.Projections.Records;
 using ManaSync.Testing;
 using ManaSync.Tests.Support;
+using ManaSync.Web.Features.Sync;
 using Npgsql;
 using Xunit;
 using static ManaSync.Testing.Changes;
@@ -60,7 +61,7 @@ public sealed class ConcurrentPagingTests(AppFixture app) : SyncTest(app)
         }
 
         var latePush = App.ClientFor("alice", "slow").PushAsync("todo", Batch(Insert("tasks", "late", new { n = 1 })));
-        await WaitUntilWaitingOnLockAsync();
+        await WaitUntilWaitingOnLocksAsync(1);
         (await App.ClientFor("alice", "fast").PushAsync("todo", Batch(Insert("tasks", "early", new { n = 2 }))))
             .AssertStatus(HttpStatusCode.OK);
 
@@ -74,7 +75,75 @@ public sealed class ConcurrentPagingTests(AppFixture app) : SyncTest(app)
         Assert.Equal(["early", "late"], all);
     }
 
-    private async Task WaitUntilWaitingOnLockAsync()
+    [Fact]
+    public async Task A_paging_reader_sees_each_of_5000_records_sharing_one_timestamp_once_though_ten_batches_commit_late()
+    {
+        const int batches = 100, batchSize = 50, late = 10;
+        // Each late batch writes one record whose lock is held here: the push takes its position (its
+        // transaction id) and then waits, while the other ninety batches commit after it.
+        var lateRecords = await RecordsLockedBeforeTheStreamAsync(late);
+        await using var blocker = new NpgsqlConnection(App.ConnectionString);
+        await blocker.OpenAsync();
+        await using var transaction = await blocker.BeginTransactionAsync();
+        await using (var hold = new NpgsqlCommand("select count(pg_advisory_xact_lock(hashtextextended(key, 0))) from unnest(@keys) as key", blocker, transaction))
+        {
+            hold.Parameters.AddWithValue("keys", lateRecords.Select(id => RecordKey.For(RecordKey.UserScope("alice"), "todo", "tasks", id)).ToArray());
+            await hold.ExecuteNonQueryAsync();
+        }
+        var records = Enumerable.Range(0, batches)
+            .Select(batch => Enumerable.Range(0, batchSize).Select(i => batch < late && i == 0 ? lateRecords[batch] : $"b{batch}-r{i}").ToList())
+            .ToList();
+        object BatchOf(List<string> ids) => Batch(ids.Select(id => (object)Insert("tasks", id, new { updatedAt = "2026-01-01T10:00:00.000Z", id })).ToArray());
+
+        var latePushes = records.Take(late).Select((ids, batch) => App.ClientFor("alice", $"late-{batch}").PushAsync("todo", BatchOf(ids))).ToList();
+        await WaitUntilWaitingOnLocksAsync(late);
+        var writing = Task.WhenAll(Enumerable.Range(0, 10).Select(writer => Task.Run(async () =>
+        {
+            var device = App.ClientFor("alice", $"writer-{writer}");
+            for (var batch = late + writer; batch < batches; batch += 10)
+                (await device.PushAsync("todo", BatchOf(records[batch]))).AssertStatus(HttpStatusCode.OK);
+        })));
+        var reader = App.ClientFor("alice", "reader");
+        var seen = new List<string>();
+        string? cursor = null;
+        while (!writing.IsCompleted)
+        {
+            var page = (await reader.PullAsync("todo", "tasks", cursor, limit: 200)).AssertStatus(HttpStatusCode.OK);
+            seen.AddRange(page.Changes.Select(change => change["id"]!.GetValue<string>()));
+            cursor = page.Cursor;
+        }
+        await writing;
+        await transaction.RollbackAsync();
+        foreach (var push in latePushes) (await push).AssertStatus(HttpStatusCode.OK);
+        var (rest, _) = await reader.PullAllAsync("todo", "tasks", cursor);
+        seen.AddRange(rest.Select(change => change["id"]!.GetValue<string>()));
+
+        Assert.Equal(records.SelectMany(ids => ids).Order(), seen.Order());
+    }
+
+    /// <summary>
+    /// Records whose lock comes before the stream's in the order a push takes its locks: a push
+    /// waiting for one of them does not yet hold the stream, so later pushes can commit meanwhile.
+    /// </summary>
+    private async Task<List<string>> RecordsLockedBeforeTheStreamAsync(int count)
+    {
+        var candidates = Enumerable.Range(0, 50 * count).Select(n => $"late-{n}").ToList();
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var query = new NpgsqlCommand(
+            "select n from unnest(@keys) with ordinality as candidate(key, n) " +
+            "where hashtextextended(key, 0) < hashtextextended(@stream, 0) order by n limit @count", connection);
+        query.Parameters.AddWithValue("keys", candidates.Select(id => RecordKey.For(RecordKey.UserScope("alice"), "todo", "tasks", id)).ToArray());
+        query.Parameters.AddWithValue("stream", "stream:" + WriteLocks.Stream("todo", "alice"));
+        query.Parameters.AddWithValue("count", count);
+        var chosen = new List<string>();
+        await using var reader = await query.ExecuteReaderAsync();
+        while (await reader.ReadAsync()) chosen.Add(candidates[(int)reader.GetInt64(0) - 1]);
+        Assert.Equal(count, chosen.Count);
+        return chosen;
+    }
+
+    private async Task WaitUntilWaitingOnLocksAsync(int count)
     {
         await using var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
@@ -82,9 +151,9 @@ public sealed class ConcurrentPagingTests(AppFixture app) : SyncTest(app)
         {
             await using var query = new NpgsqlCommand(
                 "select count(*) from pg_locks where locktype = 'advisory' and not granted", connection);
-            if ((long)(await query.ExecuteScalarAsync())! > 0) return;
+            if ((long)(await query.ExecuteScalarAsync())! >= count) return;
             await Task.Delay(50);
         }
-        throw new TimeoutException("The push never waited on the record lock.");
+        throw new TimeoutException("The pushes never waited on the record locks.");
     }
 }

@@ -4,18 +4,24 @@ using ManaSync.Projections.Records;
 namespace ManaSync.Web.Features.Sync;
 
 /// <summary>
-/// Turns a record view into the one change a client needs to catch up from its cursor: a record the
-/// client has not seen comes as an insert with its whole live state, a known record as an update with
-/// the fields changed since the cursor, a deleted one as a delete.
+/// Turns a record view into the one change a client needs to catch up from its cursor: a record born
+/// after the cursor comes as an insert, an older one as an update, both with the whole live state; a
+/// deleted one as a delete.
 /// </summary>
+/// <remarks>
+/// Not just the fields changed since the cursor: the feed orders records by their latest write, so a
+/// record written again moves past the end of the page (or the commit horizon) a client is reading,
+/// and its older fields were then never sent. The client's apply step keeps whichever of two values
+/// is newer, so receiving a field it already holds is harmless.
+/// </remarks>
 public static class ChangeEmitter
 {
-    /// <returns>null when the client needs nothing: nothing changed since its cursor, or it wrote every change itself.</returns>
+    /// <returns>null when the client needs nothing: nothing changed since its cursor, or it wrote all the record holds.</returns>
     public static WireChange? Emit(RecordView view, Since since, string? excludeClientId)
     {
         var changed = view.Writes().Where(write => write.Position >= since.From).ToList();
         if (changed.Count == 0) return null;
-        if (excludeClientId is not null && changed.All(write => write.ClientId == excludeClientId)) return null;
+        if (excludeClientId is not null && view.Writes().All(write => write.ClientId == excludeClientId)) return null;
 
         // A client reading from the very beginning holds nothing yet: deletes mean nothing to it.
         var fromScratch = since == Since.Beginning;
@@ -28,9 +34,7 @@ public static class ChangeEmitter
             var data = live.ToDictionary(field => field.Key, field => field.Value.Value);
             return Change(view, "insert", changed, Fields(live), data);
         }
-
-        var changedFields = live.Where(field => field.Value.Write.Position >= since.From).ToList();
-        return changedFields.Count == 0 ? null : Change(view, "update", changed, Fields(changedFields), data: null);
+        return live.Count == 0 ? null : Change(view, "update", changed, Fields(live), data: null);
     }
 
     private static Dictionary<string, WireField> Fields(IEnumerable<KeyValuePair<string, FieldState>> fields) =>
