@@ -8,6 +8,7 @@ var scenarios = new Dictionary<string, Func<string[], Task>>
     ["initial-sync"] = InitialSyncScenario.RunAsync,
     ["fanout"] = _ => FanOutScenario.RunAsync(),
     ["export"] = ExportScenario.RunAsync,
+    ["soak"] = SoakScenario.RunAsync,
     ["startup"] = _ => StartupScenario.RunAsync(),
 };
 

@@ -50,7 +50,10 @@ public static class PushLedger
     public static void AssertEachChangeStoredOnce(PushLoad load, IReadOnlyDictionary<Guid, long> stored)
     {
         var sent = load.Acknowledged.Concat(load.InDoubt).SelectMany(batch => batch.EventIds).ToHashSet();
-        Assert.Equal(sent.Order(), stored.Keys.Order());
+        var missing = sent.Where(id => !stored.ContainsKey(id)).ToList();
+        var unexpected = stored.Keys.Where(id => !sent.Contains(id)).ToList();
+        Assert.True(missing.Count == 0 && unexpected.Count == 0,
+            $"{missing.Count} changes sent are not stored (first {missing.FirstOrDefault()}); {unexpected.Count} stored were never sent.");
         Assert.All(stored, entry => Assert.Equal(1, entry.Value));
     }
 }
