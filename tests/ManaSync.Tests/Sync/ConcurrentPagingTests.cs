@@ -32,13 +32,7 @@ public sealed class ConcurrentPagingTests(AppFixture app) : SyncTest(app)
         })));
 
         var reader = App.ClientFor("alice", "reader");
-        string? cursor = null;
-        while (!writing.IsCompleted)
-        {
-            var page = (await reader.PullAsync("todo", "tasks", cursor, limit: 25)).AssertStatus(HttpStatusCode.OK);
-            seen.AddRange(page.Changes.Select(change => change["id"]!.GetValue<string>()));
-            cursor = page.Cursor;
-        }
+        var cursor = await PageWhileAsync(reader, writing, 25, seen);
         await writing;
         var (rest, _) = await reader.PullAllAsync("todo", "tasks", cursor);
         seen.AddRange(rest.Select(change => change["id"]!.GetValue<string>()));
@@ -105,13 +99,7 @@ public sealed class ConcurrentPagingTests(AppFixture app) : SyncTest(app)
         })));
         var reader = App.ClientFor("alice", "reader");
         var seen = new List<string>();
-        string? cursor = null;
-        while (!writing.IsCompleted)
-        {
-            var page = (await reader.PullAsync("todo", "tasks", cursor, limit: 200)).AssertStatus(HttpStatusCode.OK);
-            seen.AddRange(page.Changes.Select(change => change["id"]!.GetValue<string>()));
-            cursor = page.Cursor;
-        }
+        var cursor = await PageWhileAsync(reader, writing, 200, seen);
         await writing;
         await transaction.RollbackAsync();
         foreach (var push in latePushes) (await push).AssertStatus(HttpStatusCode.OK);
@@ -119,6 +107,19 @@ public sealed class ConcurrentPagingTests(AppFixture app) : SyncTest(app)
         seen.AddRange(rest.Select(change => change["id"]!.GetValue<string>()));
 
         Assert.Equal(records.SelectMany(ids => ids).Order(), seen.Order());
+    }
+
+    /// <summary>Reads page after page while the writers run, collecting record ids; returns the cursor reached.</summary>
+    private static async Task<string?> PageWhileAsync(SyncClient reader, Task writing, int limit, List<string> seen)
+    {
+        string? cursor = null;
+        while (!writing.IsCompleted)
+        {
+            var page = (await reader.PullAsync("todo", "tasks", cursor, limit)).AssertStatus(HttpStatusCode.OK);
+            seen.AddRange(page.Changes.Select(change => change["id"]!.GetValue<string>()));
+            cursor = page.Cursor;
+        }
+        return cursor;
     }
 
     /// <summary>
