@@ -79,3 +79,13 @@ public sealed class SyncCollection : ICollectionFixture<AppFixture>
 {
     public const string Name = "sync";
 }
+
+/// <summary>
+/// Tests that hold write transactions open for seconds on purpose. The commit horizon is cluster-wide,
+/// so while they do, pulls in every other test's database wait and come back short: they run alone.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class LongTransactionCollection : ICollectionFixture<AppFixture>
+{
+    public const string Name = "long transactions";
+}

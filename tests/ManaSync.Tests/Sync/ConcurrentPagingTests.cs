@@ -11,8 +11,15 @@ using static ManaSync.Testing.Changes;
 namespace ManaSync.Tests.Sync;
 
 /// <summary>The cursor never skips: a reader paging while others write sees every acknowledged change once.</summary>
-public sealed class ConcurrentPagingTests(AppFixture app) : SyncTest(app)
+[Collection(LongTransactionCollection.Name)]
+public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
 {
+    private AppFixture App { get; } = app;
+
+    public Task InitializeAsync() => App.ResetAsync();
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
     [Fact]
     public async Task A_paging_reader_sees_every_change_of_eight_parallel_writers_exactly_once()
     {
