@@ -142,7 +142,7 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
             "select n from unnest(@keys) with ordinality as candidate(key, n) " +
             "where hashtextextended(key, 0) < hashtextextended(@stream, 0) order by n limit @count", connection);
         query.Parameters.AddWithValue("keys", candidates.Select(id => RecordKey.For(RecordKey.UserScope("alice"), "todo", "tasks", id)).ToArray());
-        query.Parameters.AddWithValue("stream", "stream:" + WriteLocks.Stream("todo", "alice"));
+        query.Parameters.AddWithValue("stream", WriteLocks.StreamLockKey(WriteLocks.Stream("todo", "alice")));
         query.Parameters.AddWithValue("count", count);
         var chosen = new List<string>();
         await using var reader = await query.ExecuteReaderAsync();

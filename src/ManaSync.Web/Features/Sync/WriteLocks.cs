@@ -11,9 +11,12 @@ public static class WriteLocks
 {
     public static string Stream(string appId, string userId) => appId + ":" + userId;
 
+    /// <summary>The lock key of a stream, apart from record keys (which hold ':' too).</summary>
+    public static string StreamLockKey(string stream) => "stream:" + stream;
+
     public static Task TakeAsync(IQuerySession session, IEnumerable<string> recordKeys, IEnumerable<string> streams,
         CancellationToken cancellation) =>
         session.QueryAsync<long>(
             "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest(?) as k order by h) as locks",
-            cancellation, [recordKeys.Concat(streams.Select(stream => "stream:" + stream)).ToArray()]);
+            cancellation, [recordKeys.Concat(streams.Select(StreamLockKey)).ToArray()]);
 }
