@@ -5,17 +5,19 @@ namespace ManaSync.Bench;
 
 /// <summary>
 /// A fresh database and the built server on it in the Production environment (JSON logs,
-/// pre-generated code, keys from a JWKS endpoint), as it is deployed.
+/// pre-generated code, keys from a JWKS endpoint, auth and credits services answering), as it is deployed.
 /// </summary>
 public sealed class ProductionServer : IAsyncDisposable
 {
     private readonly JwksServer _jwks;
+    private readonly FakeManaServices _services;
     private readonly Ed25519SecurityKey _key;
 
-    private ProductionServer(string database, JwksServer jwks, Ed25519SecurityKey key, ServerProcess server)
+    private ProductionServer(string database, JwksServer jwks, FakeManaServices services, Ed25519SecurityKey key, ServerProcess server)
     {
         Database = database;
         _jwks = jwks;
+        _services = services;
         _key = key;
         Server = server;
     }
@@ -28,9 +30,16 @@ public sealed class ProductionServer : IAsyncDisposable
         database ??= await TestCluster.CreateDatabaseAsync();
         var jwks = await JwksServer.StartAsync();
         var key = jwks.AddKey("bench");
-        var server = await ServerProcess.StartAsync(database,
-            new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Production", ["JWKS_URL"] = jwks.Url });
-        return new ProductionServer(database, jwks, key, server);
+        // Without them every request would wait for a refused connection to the default service addresses.
+        var services = await FakeManaServices.StartAsync();
+        var server = await ServerProcess.StartAsync(database, new Dictionary<string, string>
+        {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["JWKS_URL"] = jwks.Url,
+            ["MANA_AUTH_URL"] = services.Url,
+            ["MANA_CREDITS_URL"] = services.Url,
+        });
+        return new ProductionServer(database, jwks, services, key, server);
     }
 
     public SyncClient ClientFor(string userId, string? clientId = null) =>
@@ -40,5 +49,6 @@ public sealed class ProductionServer : IAsyncDisposable
     {
         await Server.DisposeAsync();
         await _jwks.DisposeAsync();
+        await _services.DisposeAsync();
     }
 }

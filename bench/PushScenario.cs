@@ -17,7 +17,7 @@ namespace ManaSync.Bench;
 public static class PushScenario
 {
     private const int Users = 16, BatchSize = 50, RawClients = 4;
-    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(5), Measured = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(60), Measured = TimeSpan.FromSeconds(30);
 
     public static Task RunInsertsAsync(string[] args) => RunAsync(updates: false, BatchSizeFrom(args));
 
@@ -36,7 +36,7 @@ public static class PushScenario
         if (updates)
             foreach (var device in devices) await device.PushAsync(device.NextBatch(updates: false));
 
-        var closed = await ClosedLoopAsync(devices, updates);
+        var closed = await ClosedLoopAsync(devices, updates, server.Server.ProcessId);
         var changesPerSecond = closed.Latencies.Count * batchSize / Measured.TotalSeconds;
         var batchesPerSecond = closed.Latencies.Count / Measured.TotalSeconds;
         var fixedRate = await FixedRateAsync(devices, updates, batchesPerSecond / 2);
@@ -49,20 +49,29 @@ public static class PushScenario
         Console.WriteLine($"| batch latency p50 / p99 / p99.9 | {Stats.Percentile(closed.Latencies, 50):F1} / {Stats.Percentile(closed.Latencies, 99):F1} / " +
                           $"{Stats.Percentile(closed.Latencies, 99.9):F1} ms | {raw.AverageLatencyMs:F1} ms (average) | |");
         Console.WriteLine($"| errors | {closed.Errors} | | |");
+        Console.WriteLine($"| CPU per batch, closed loop: server / PostgreSQL | {closed.Cpu.Server.TotalMilliseconds / closed.Latencies.Count:F1} / " +
+                          $"{closed.Cpu.Postgres.TotalMilliseconds / closed.Latencies.Count:F1} ms | | |");
         Console.WriteLine($"| fixed rate {fixedRate.Rate:F1} batches/s ({fixedRate.Rate * batchSize:F0} changes/s) for {Measured.TotalSeconds:F0} s: " +
                           $"p50 / p99 from scheduled send | {Stats.Percentile(fixedRate.Latencies, 50):F1} / {Stats.Percentile(fixedRate.Latencies, 99):F1} ms | | |");
         Console.WriteLine($"| fixed rate: sent / errors | {fixedRate.Latencies.Count} / {fixedRate.Errors} | | |");
     }
 
-    private sealed record Run(List<double> Latencies, int Errors, double Rate = 0);
+    private sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default);
 
-    private static async Task<Run> ClosedLoopAsync(List<Device> devices, bool updates)
+    private static async Task<Run> ClosedLoopAsync(List<Device> devices, bool updates, int serverProcessId)
     {
         var latencies = new ConcurrentBag<double>();
         var errors = 0;
         var start = Stopwatch.GetTimestamp();
         var measureFrom = start + (long)(WarmUp.TotalSeconds * Stopwatch.Frequency);
         var measureUntil = measureFrom + (long)(Measured.TotalSeconds * Stopwatch.Frequency);
+        var cpu = Task.Run(async () =>
+        {
+            await Task.Delay(WarmUp);
+            var before = CpuUse.Now(serverProcessId);
+            await Task.Delay(Measured);
+            return CpuUse.Now(serverProcessId) - before;
+        });
         await Task.WhenAll(devices.Select(device => Task.Run(async () =>
         {
             while (Stopwatch.GetTimestamp() < measureUntil)
@@ -75,7 +84,7 @@ public static class PushScenario
                 else Interlocked.Increment(ref errors);
             }
         })));
-        return new Run(latencies.ToList(), errors);
+        return new Run(latencies.ToList(), errors, Cpu: await cpu);
     }
 
     /// <summary>Sends on a fixed schedule whatever the replies; latency counts from the scheduled time (no coordinated omission).</summary>
