@@ -109,4 +109,17 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
         var refused = await Assert.ThrowsAsync<PostgresException>(() => forge.ExecuteNonQueryAsync());
         Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, refused.SqlState);
     }
+
+    [Fact]
+    public async Task Ids_with_quotes_commas_braces_and_backslashes_reach_the_policies_exactly()
+    {
+        var caller = new Caller("we\"ird, {user}\\ ", ["org, \"1\"}", "{}"]);
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        await RowSecurity.ActAsAsync(connection, transaction, caller, default);
+        await using var read = new NpgsqlCommand("select manasync.caller_scopes()", connection, transaction);
+
+        Assert.Equal(caller.Scopes, (string[])(await read.ExecuteScalarAsync())!);
+    }
 }

@@ -38,7 +38,7 @@ public static class ImportStore
     {
         await using var scope = await sessions.WriteAsync(caller, cancellation, commitOnSave: false);
         var session = scope.Session;
-        var commitTx = await EventLog.TransactionIdAsync(session, cancellation);
+        var commitTx = scope.TransactionId;
         await WriteLocks.TakeAsync(session, [], manifest.Apps.Select(app => WriteLocks.Stream(app, caller.UserId)), cancellation);
 
         var seen = new HashSet<Guid>();

@@ -1,4 +1,6 @@
+using ManaSync.Events;
 using ManaSync.Projections.Records;
+using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
@@ -42,25 +44,41 @@ public static class PushStore
     {
         await using var scope = await sessions.WriteAsync(caller, cancellation);
         var session = scope.Session;
-
-        var context = contextAt(await EventLog.TransactionIdAsync(session, cancellation));
+        var context = contextAt(scope.TransactionId);
 
         var streamKey = WriteLocks.Stream(context.AppId, context.UserId);
         var keys = batch.Changes
             .Select(change => RecordKey.For(RecordKey.ScopeOf(context.UserId, change.SpaceId), context.AppId, change.Table, change.RecordId))
             .Distinct()
             .ToArray();
-        await WriteLocks.TakeAsync(session, keys, [streamKey], cancellation);
-
-        var stored = (await EventLog.StoredAsync(session, batch.Changes.Select(change => change.EventId).OfType<Guid>().ToArray(), cancellation))
-            .ToDictionary(e => e.EventId, e => new StoredEvent(e.EventId, e.UserId, e.PayloadHash));
-        var views = (await session.LoadManyAsync<RecordView>(cancellation, keys)).ToDictionary(view => view.Id);
+        var eventIds = batch.Changes.Select(change => change.EventId).OfType<Guid>().ToArray();
+        var (stored, views) = await LockAndReadAsync(session, streamKey, keys, eventIds, cancellation);
         var outcome = PushDecider.Decide(batch, context, stored, views);
         if (outcome.Clash is not null || outcome.Events.Count == 0) return outcome;
 
         EventLog.Append(session, streamKey, outcome.Events);
         await session.SaveChangesAsync(cancellation);
         return outcome;
+    }
+
+    /// <summary>
+    /// Takes the stream's and the records' locks, then reads what they guard — the events already stored
+    /// under the batch's eventIds and the records' views — in one round trip.
+    /// </summary>
+    private static async Task<(Dictionary<Guid, StoredEvent> Stored, Dictionary<string, RecordView> Views)> LockAndReadAsync(
+        IDocumentSession session, string streamKey, string[] keys, Guid[] eventIds, CancellationToken cancellation)
+    {
+        await using var read = SessionBatch.For(session,
+            WriteLocks.Command(keys, [streamKey]),
+            EventLog.StoredCommand(eventIds),
+            SessionBatch.Command($"select data from {MartenSetup.Schema}.mt_doc_recordview where id = any($1)", keys));
+        await using var reader = await read.ExecuteReaderAsync(cancellation);
+        await reader.NextResultAsync(cancellation);
+        var stored = (await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, session, cancellation))
+            .ToDictionary(e => e.EventId, e => new StoredEvent(e.EventId, e.UserId, e.PayloadHash));
+        await reader.NextResultAsync(cancellation);
+        var views = (await SessionBatch.ReadDocumentsAsync<RecordView>(reader, session, cancellation)).ToDictionary(view => view.Id);
+        return (stored, views);
     }
 
     private const string EventIdIndex = "idx_mt_events_event_id";

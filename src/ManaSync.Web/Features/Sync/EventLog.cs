@@ -1,22 +1,24 @@
 using ManaSync.Events;
+using ManaSync.Web.Infrastructure;
 using Marten;
+using Npgsql;
 
 namespace ManaSync.Web.Features.Sync;
 
 /// <summary>The writes to the event log that push and import share.</summary>
 public static class EventLog
 {
-    /// <summary>The id of the session's transaction (xid8): the position of everything it stores.</summary>
-    public static async Task<long> TransactionIdAsync(IQuerySession session, CancellationToken cancellation) =>
-        (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
-
     /// <summary>The events already stored under these ids, as far as the session may see them.</summary>
+    public static NpgsqlBatchCommand StoredCommand(Guid[] eventIds) =>
+        SessionBatch.Command($"select data from {MartenSetup.Schema}.mt_events where id = any($1)", eventIds);
+
     public static async Task<IReadOnlyList<ChangeRecorded>> StoredAsync(IQuerySession session, Guid[] eventIds,
         CancellationToken cancellation)
     {
         if (eventIds.Length == 0) return [];
-        var events = await session.Events.QueryAllRawEvents().Where(e => e.Id.IsOneOf(eventIds)).ToListAsync(cancellation);
-        return events.Select(e => e.Data).OfType<ChangeRecorded>().ToList();
+        await using var batch = SessionBatch.For(session, StoredCommand(eventIds));
+        await using var reader = await batch.ExecuteReaderAsync(cancellation);
+        return await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, session, cancellation);
     }
 
     /// <summary>Appends the events under their own eventIds, so a retry can be recognised by id.</summary>

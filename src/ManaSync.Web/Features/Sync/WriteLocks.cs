@@ -1,4 +1,5 @@
 using Marten;
+using Npgsql;
 
 namespace ManaSync.Web.Features.Sync;
 
@@ -14,9 +15,15 @@ public static class WriteLocks
     /// <summary>The lock key of a stream, apart from record keys (which hold ':' too).</summary>
     public static string StreamLockKey(string stream) => "stream:" + stream;
 
-    public static Task TakeAsync(IQuerySession session, IEnumerable<string> recordKeys, IEnumerable<string> streams,
-        CancellationToken cancellation) =>
-        session.QueryAsync<long>(
-            "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest(?) as k order by h) as locks",
-            cancellation, [recordKeys.Concat(streams.Select(StreamLockKey)).ToArray()]);
+    public static NpgsqlBatchCommand Command(IEnumerable<string> recordKeys, IEnumerable<string> streams) =>
+        SessionBatch.Command(
+            "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest($1::text[]) as k order by h) as locks",
+            recordKeys.Concat(streams.Select(StreamLockKey)).ToArray());
+
+    public static async Task TakeAsync(IQuerySession session, IEnumerable<string> recordKeys, IEnumerable<string> streams,
+        CancellationToken cancellation)
+    {
+        await using var batch = SessionBatch.For(session, Command(recordKeys, streams));
+        await batch.ExecuteNonQueryAsync(cancellation);
+    }
 }

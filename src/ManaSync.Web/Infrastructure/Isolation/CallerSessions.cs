@@ -16,28 +16,28 @@ public sealed class CallerSessions(IDocumentStore store, NpgsqlDataSource databa
     public async Task<CallerSession<IDocumentSession>> WriteAsync(Caller caller, CancellationToken cancellation,
         bool commitOnSave = true)
     {
-        var (connection, transaction) = await BeginAsync(caller, cancellation);
+        var (connection, transaction, transactionId) = await BeginAsync(caller, cancellation, writer: true);
         return new(store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: commitOnSave)),
-            connection, transaction);
+            connection, transaction, transactionId!.Value);
     }
 
     /// <summary>A read-only session; it takes no transaction id, so it holds back no cursor.</summary>
     public async Task<CallerSession<IQuerySession>> ReadAsync(Caller caller, CancellationToken cancellation,
         IsolationLevel isolation = IsolationLevel.ReadCommitted)
     {
-        var (connection, transaction) = await BeginAsync(caller, cancellation, isolation);
-        return new(store.QuerySession(SessionOptions.ForTransaction(transaction)), connection, transaction);
+        var (connection, transaction, _) = await BeginAsync(caller, cancellation, writer: false, isolation);
+        return new(store.QuerySession(SessionOptions.ForTransaction(transaction)), connection, transaction, null);
     }
 
-    private async Task<(NpgsqlConnection, NpgsqlTransaction)> BeginAsync(Caller caller, CancellationToken cancellation,
-        IsolationLevel isolation = IsolationLevel.ReadCommitted)
+    private async Task<(NpgsqlConnection, NpgsqlTransaction, long?)> BeginAsync(Caller caller, CancellationToken cancellation,
+        bool writer, IsolationLevel isolation = IsolationLevel.ReadCommitted)
     {
         var connection = await database.OpenConnectionAsync(cancellation);
         try
         {
             var transaction = await connection.BeginTransactionAsync(isolation, cancellation);
-            await RowSecurity.ActAsAsync(connection, transaction, caller, cancellation);
-            return (connection, transaction);
+            var transactionId = await RowSecurity.ActAsAsync(connection, transaction, caller, cancellation, takeTransactionId: writer);
+            return (connection, transaction, transactionId);
         }
         catch
         {
@@ -48,11 +48,15 @@ public sealed class CallerSessions(IDocumentStore store, NpgsqlDataSource databa
 }
 
 /// <summary>A session and the connection it owns; disposing ends both (an uncommitted transaction rolls back).</summary>
-public sealed class CallerSession<TSession>(TSession session, NpgsqlConnection connection, NpgsqlTransaction transaction)
+public sealed class CallerSession<TSession>(TSession session, NpgsqlConnection connection, NpgsqlTransaction transaction,
+    long? transactionId)
     : IAsyncDisposable
     where TSession : IQuerySession
 {
     public TSession Session { get; } = session;
+
+    /// <summary>A writer's transaction id (xid8): the position of everything it stores.</summary>
+    public long TransactionId => transactionId ?? throw new InvalidOperationException("A read session has no transaction id.");
 
     /// <summary>Commits a session opened not to commit on save, after its last save.</summary>
     public Task CommitAsync(CancellationToken cancellation) => transaction.CommitAsync(cancellation);

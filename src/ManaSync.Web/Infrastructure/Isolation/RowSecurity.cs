@@ -38,10 +38,11 @@ public static class RowSecurity
         -- The caller, as the server set it for this transaction; '' (unset) means nobody.
         create or replace function manasync.caller_user() returns text
           language sql stable as $$ select nullif(current_setting('manasync.user_id', true), '') $$;
+        -- The scopes are a text[] literal, so this is one expression PostgreSQL inlines into each policy:
+        -- a function it had to call per row (as the JSON reading of an earlier version did) cost
+        -- ~75 µs per upserted view, the larger part of a push inside PostgreSQL (docs/benchmarks.md).
         create or replace function manasync.caller_scopes() returns text[]
-          language sql stable as $$
-            select coalesce(array(select jsonb_array_elements_text(nullif(current_setting('manasync.scopes', true), '')::jsonb)), '{}')
-          $$;
+          language sql stable as $$ select coalesce(nullif(current_setting('manasync.scopes', true), '')::text[], '{}') $$;
         -- Stream ids are "{appId}:{userId}"; app ids hold no ':'.
         create or replace function manasync.stream_owner(stream_id text) returns text
           language sql immutable as $$ select substr(stream_id, strpos(stream_id, ':') + 1) $$;
@@ -107,14 +108,25 @@ public static class RowSecurity
     }
 
     /// <summary>Makes the rest of the transaction run as the restricted role, acting for the caller.</summary>
-    public static async Task ActAsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller,
-        CancellationToken cancellation)
+    /// <param name="takeTransactionId">Also start the transaction's id (xid8) and return it, in the same round trip:
+    /// writers need it as the position of what they store; readers must not take one, or they would hold back cursors.</param>
+    public static async Task<long?> ActAsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller,
+        CancellationToken cancellation, bool takeTransactionId = false)
     {
+        var transactionId = takeTransactionId ? "pg_current_xact_id()::text::bigint" : "null::bigint";
         await using var act = new NpgsqlCommand(
-            $"set local role {AppRole}; select set_config('{UserSetting}', @user, true), set_config('{ScopesSetting}', @scopes, true)",
+            $"set local role {AppRole}; " +
+            $"select set_config('{UserSetting}', @user, true), set_config('{ScopesSetting}', @scopes, true), {transactionId}",
             connection, transaction);
         act.Parameters.AddWithValue("user", caller.UserId);
-        act.Parameters.AddWithValue("scopes", System.Text.Json.JsonSerializer.Serialize(caller.Scopes));
-        await act.ExecuteNonQueryAsync(cancellation);
+        act.Parameters.AddWithValue("scopes", ArrayLiteral(caller.Scopes));
+        // "set local role" returns no rows, so the reader starts on the select's.
+        await using var reader = await act.ExecuteReaderAsync(cancellation);
+        await reader.ReadAsync(cancellation);
+        return await reader.IsDBNullAsync(2, cancellation) ? null : reader.GetInt64(2);
     }
+
+    /// <summary>A PostgreSQL text[] literal: every element quoted, so commas, braces and spaces in ids stay inside it.</summary>
+    public static string ArrayLiteral(IEnumerable<string> elements) =>
+        "{" + string.Join(",", elements.Select(element => "\"" + element.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"")) + "}";
 }
