@@ -9,6 +9,7 @@ namespace ManaSync.Projections.Records;
 /// latest insert and hard delete. Merging is commutative, associative and idempotent, so any order
 /// of the same events yields the same state, and a rebuild from the events reproduces it.
 /// </summary>
+[JsonConverter(typeof(RecordViewJson))]
 public sealed class RecordView
 {
     public string Id { get; set; } = "";

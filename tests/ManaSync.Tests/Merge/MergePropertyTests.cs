@@ -12,13 +12,13 @@ namespace ManaSync.Tests.Merge;
 /// </summary>
 public sealed class MergePropertyTests
 {
-    private static readonly DateTimeOffset Base = new(2026, 1, 1, 10, 0, 0, TimeSpan.Zero);
+    internal static readonly DateTimeOffset Base = new(2026, 1, 1, 10, 0, 0, TimeSpan.Zero);
     private static readonly string[] FieldNames = ["title", "done", "deletedAt"];
 
     // Few distinct stamps and arrival times, so exact ties are common.
     private static readonly Gen<DateTimeOffset> Stamp = Gen.Int[0, 4].Select(minutes => Base.AddMinutes(minutes));
 
-    private static readonly Gen<ChangeRecorded> Change =
+    internal static readonly Gen<ChangeRecorded> Change =
         Gen.Select(Gen.Int[0, 3], Stamp, Stamp, Gen.Int[0, 2], Gen.Long[1, 4], Gen.Guid, Gen.Int[0, 9])
             .SelectMany(t => Gen.Select(Gen.Int[0, 2], Gen.Bool).Select(u =>
             {

@@ -1,0 +1,61 @@
+using System.Text;
+using System.Text.Json;
+using CsCheck;
+using ManaSync.Projections.Records;
+using Weasel.Core;
+using Xunit;
+
+namespace ManaSync.Tests.Merge;
+
+/// <summary>Record views survive the trip through the database's JSON, each write stored once.</summary>
+public sealed class RecordViewJsonTests
+{
+    // As Marten is configured in MartenSetup.
+    private static readonly Marten.Services.SystemTextJsonSerializer Serializer = new() { EnumStorage = EnumStorage.AsString, Casing = Casing.CamelCase };
+
+    [Fact]
+    public void Any_merged_view_reads_back_exactly_as_it_was_written()
+    {
+        MergePropertyTests.Change.List[1, 12].Sample(events =>
+        {
+            var view = RecordView.Create(events[0]);
+            foreach (var change in events) view.Apply(change);
+
+            var json = Serializer.ToJson(view);
+            var read = Serializer.FromJson<RecordView>(new MemoryStream(Encoding.UTF8.GetBytes(json)));
+
+            Assert.Equal(Describe(view), Describe(read));
+            var distinctWrites = view.Writes().Distinct().Count();
+            Assert.Equal(distinctWrites, JsonDocument.Parse(json).RootElement.GetProperty("writes").GetArrayLength());
+        }, iter: 1000);
+    }
+
+    [Fact]
+    public void A_view_stored_with_its_writes_inline_still_reads()
+    {
+        const string write = """
+            {"stamp":"2026-01-01T10:00:00+00:00","receivedAt":"2026-01-01T10:00:01+00:00","batchIndex":0,
+             "eventId":"0193c0de-0000-7000-8000-000000000001","clientId":"phone","userId":"alice",
+             "position":{"tx":7,"index":0},"schemaVersion":1,"actor":null}
+            """;
+        var json = $$$$"""
+            {"id":"k","scope":"u:alice","appId":"todo","tableName":"tasks","recordId":"t1","spaceId":null,
+             "positionTx":7,"positionIndex":0,"born":{"tx":7,"index":0},"tombstone":null,
+             "inserted":{{{{write}}}},"fields":{"title":{"value":"Buy milk","write":{{{{write}}}}}}}
+            """;
+
+        var view = Serializer.FromJson<RecordView>(new MemoryStream(Encoding.UTF8.GetBytes(json)));
+
+        Assert.Equal("Buy milk", view.Fields["title"].Value.GetString());
+        Assert.Equal(view.Inserted, view.Fields["title"].Write);
+        Assert.Equal(new Position(7, 0), view.Fields["title"].Write.Position);
+        Assert.Equal("phone", view.Inserted!.ClientId);
+        Assert.Null(view.Tombstone);
+        Assert.Equal(new Position(7, 0), view.Born);
+    }
+
+    private static string Describe(RecordView view) => string.Join("\n",
+        view.Fields.OrderBy(f => f.Key, StringComparer.Ordinal).Select(f => $"{f.Key}={f.Value.Value.GetRawText()} {f.Value.Write}")
+            .Append($"inserted={view.Inserted} tombstone={view.Tombstone} born={view.Born} position={view.Position}")
+            .Append($"{view.Id} {view.Scope} {view.AppId} {view.TableName} {view.RecordId} {view.SpaceId}"));
+}
