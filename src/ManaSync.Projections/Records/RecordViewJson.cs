@@ -6,8 +6,8 @@ namespace ManaSync.Projections.Records;
 /// <summary>
 /// Stores a view with each distinct write once, its fields pointing at their write by index. One
 /// change usually wins several fields with the same write; stored inline, every field repeated it,
-/// which made a four-field record's JSON three times larger, pushed it over PostgreSQL's 2 kB
-/// compression threshold, and tripled the JSON every push and pull parses (docs/benchmarks.md).
+/// which doubled a four-field record's JSON, pushed it over PostgreSQL's 2 kB compression threshold,
+/// and doubled the JSON every push and pull parses (docs/benchmarks.md).
 /// Views stored before, with each write inline, are read as well.
 /// </summary>
 public sealed class RecordViewJson : JsonConverter<RecordView>

@@ -8,10 +8,11 @@ namespace ManaSync.Web.Features.Sync;
 /// <summary>The writes to the event log that push and import share.</summary>
 public static class EventLog
 {
-    /// <summary>The events already stored under these ids, as far as the session may see them.</summary>
+    /// <summary>Reads the events stored under these ids, as part of a larger batch.</summary>
     public static NpgsqlBatchCommand StoredCommand(Guid[] eventIds) =>
         SessionBatch.Command($"select data from {MartenSetup.Schema}.mt_events where id = any($1)", eventIds);
 
+    /// <summary>The events already stored under these ids, as far as the session may see them.</summary>
     public static async Task<IReadOnlyList<ChangeRecorded>> StoredAsync(IQuerySession session, Guid[] eventIds,
         CancellationToken cancellation)
     {
