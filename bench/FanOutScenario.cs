@@ -21,7 +21,9 @@ public static class FanOutScenario
         var database = await TestCluster.CreateDatabaseAsync();
         var raw = await NotifyLatencyAsync(database);
 
-        await using var server = await ServerProcess.StartAsync(database);
+        await using var services = await FakeManaServices.StartAsync();
+        await using var server = await ServerProcess.StartAsync(database,
+            new Dictionary<string, string> { ["MANA_AUTH_URL"] = services.Url, ["MANA_CREDITS_URL"] = services.Url });
         var clients = new List<(string User, SyncClient Client, string Token)>();
         for (var u = 0; u < Users; u++)
         {
