@@ -30,7 +30,7 @@ public sealed class ProductionServer : IAsyncDisposable
         database ??= await TestCluster.CreateDatabaseAsync();
         var jwks = await JwksServer.StartAsync();
         var key = jwks.AddKey("bench");
-        // Without them every request would wait for a refused connection to the default service addresses.
+        // As deployed: memberships and billing status are answered (and cached), not failing.
         var services = await FakeManaServices.StartAsync();
         var server = await ServerProcess.StartAsync(database, new Dictionary<string, string>
         {
