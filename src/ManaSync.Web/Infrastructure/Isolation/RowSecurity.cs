@@ -127,6 +127,6 @@ public static class RowSecurity
     }
 
     /// <summary>A PostgreSQL text[] literal: every element quoted, so commas, braces and spaces in ids stay inside it.</summary>
-    public static string ArrayLiteral(IEnumerable<string> elements) =>
+    private static string ArrayLiteral(IEnumerable<string> elements) =>
         "{" + string.Join(",", elements.Select(element => "\"" + element.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"")) + "}";
 }
