@@ -40,7 +40,7 @@ public static class RowSecurity
           language sql stable as $$ select nullif(current_setting('manasync.user_id', true), '') $$;
         -- The scopes are a text[] literal, so this is one expression PostgreSQL inlines into each policy:
         -- a function it had to call per row (as the JSON reading of an earlier version did) cost
-        -- ~75 µs per upserted view, the larger part of a push inside PostgreSQL (docs/benchmarks.md).
+        -- ~75 µs per upserted view, about a third of a push's work inside PostgreSQL (docs/benchmarks.md).
         create or replace function manasync.caller_scopes() returns text[]
           language sql stable as $$ select coalesce(nullif(current_setting('manasync.scopes', true), '')::text[], '{}') $$;
         -- Stream ids are "{appId}:{userId}"; app ids hold no ':'.
