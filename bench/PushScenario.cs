@@ -54,7 +54,15 @@ public static class PushScenario
         Console.WriteLine($"| fixed rate {fixedRate.Rate:F1} batches/s ({fixedRate.Rate * batchSize:F0} changes/s) for {Measured.TotalSeconds:F0} s: " +
                           $"p50 / p99 from scheduled send | {Stats.Percentile(fixedRate.Latencies, 50):F1} / {Stats.Percentile(fixedRate.Latencies, 99):F1} ms | | |");
         Console.WriteLine($"| fixed rate: sent / errors | {fixedRate.Latencies.Count} / {fixedRate.Errors} | | |");
+        if (Failures.IsEmpty) return;
+        // A failed push is a finding, not noise: say what the client got and what the server logged.
+        Console.WriteLine();
+        Console.WriteLine("Failed pushes by answer: " + string.Join(", ", Failures.Select(failure => $"{failure.Key} × {failure.Value}")));
+        foreach (var line in server.Server.Output.Split('\n').Where(line => line.Contains("\"LogLevel\":\"Error\"")).Take(3))
+            Console.WriteLine("  server: " + line[..Math.Min(line.Length, 400)]);
     }
+
+    private static readonly ConcurrentDictionary<string, int> Failures = new();
 
     private sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default);
 
@@ -142,13 +150,18 @@ public static class PushScenario
             try
             {
                 var reply = await client.PushRawAsync("todo", batch);
-                if (reply.Status != HttpStatusCode.OK) return false;
+                if (reply.Status != HttpStatusCode.OK)
+                {
+                    Failures.AddOrUpdate(((int)reply.Status).ToString(), 1, (_, count) => count + 1);
+                    return false;
+                }
                 using var json = JsonDocument.Parse(reply.Text);
                 Volatile.Write(ref _cursor, json.RootElement.GetProperty("syncedUntil").GetString());
                 return true;
             }
-            catch (HttpRequestException)
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
             {
+                Failures.AddOrUpdate(e.GetType().Name, 1, (_, count) => count + 1);
                 return false;
             }
         }

@@ -34,7 +34,8 @@ public static class HostSetup
         // On SIGTERM, in-flight pushes get up to 15 s to finish; live streams end at once (clients resume elsewhere).
         services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(15));
         services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(NpgsqlDataSource.Create(WithPreparedStatements(connectionString)));
+        var database = WithConnectionDefaults(connectionString);
+        services.AddSingleton(NpgsqlDataSource.Create(database));
 
         services.AddManaSyncAuthentication(settings);
         if (settings.IssuesDevTokens) services.AddSingleton<DevIssuer>();
@@ -47,7 +48,7 @@ public static class HostSetup
 
         services.AddSingleton<ChangeUpcasting>();
         services.AddSingleton<IConfigureMarten, RecordViewProjectionSetup>();
-        services.AddMarten(options => options.ConfigureManaSync(connectionString))
+        services.AddMarten(options => options.ConfigureManaSync(database))
             .IntegrateWithWolverine()
             .ApplyAllDatabaseChangesOnStartup();
         // After Marten's own start-up work, which creates the tables the policies protect.
@@ -74,16 +75,27 @@ public static class HostSetup
     }
 
     /// <summary>
-    /// Requests run the same few statements over and over (a push: one view upsert per record), so
-    /// connections keep them prepared: PostgreSQL then skips parsing and planning, which cost more
-    /// than executing them (docs/benchmarks.md). A DATABASE_URL that sets its own value wins.
+    /// Connection defaults for both pools (requests' and Marten's own); a DATABASE_URL that sets its
+    /// own value wins.
+    /// - Requests run the same few statements over and over (a push: one view upsert per record), so
+    ///   connections keep them prepared: PostgreSQL then skips parsing and planning, which cost more
+    ///   than executing them.
+    /// - At most <see cref="DefaultMaxPoolSize"/> connections per pool, not Npgsql's 100: a burst of
+    ///   requests then waits in the pool for a connection instead of opening more backends than
+    ///   PostgreSQL's cores can run (or than its max_connections, 100 by default, allows — two pools of
+    ///   100 answered a burst with "too many clients" and 20 s latencies; docs/benchmarks.md).
     /// </summary>
-    private static string WithPreparedStatements(string connectionString)
+    public static string WithConnectionDefaults(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = 64;
+        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
+        if (!MaxPoolSizeKeywords.Any(given.ContainsKey)) builder.MaxPoolSize = DefaultMaxPoolSize;
         return builder.ConnectionString;
     }
+
+    public const int DefaultMaxPoolSize = 20;
+    private static readonly string[] MaxPoolSizeKeywords = ["Maximum Pool Size", "MaxPoolSize"];
 
     public static void UseManaSync(this WebApplication app, ServerSettings settings)
     {

@@ -84,4 +84,18 @@ public sealed class ConfigurationTests
         Assert.Equal("db", builder.Host);
         Assert.Equal(5433, builder.Port);
     }
+
+    [Theory]
+    [InlineData("Host=db;Username=sync", 20, 64)]
+    [InlineData("Host=db;Username=sync;Maximum Pool Size=100;Max Auto Prepare=5", 100, 5)]
+    [InlineData("Host=db;Username=sync;maxpoolsize=7", 7, 64)]
+    [InlineData("Host=db;Username=sync;MAXIMUM POOL SIZE=7", 7, 64)]
+    public void Connections_default_to_a_small_pool_with_prepared_statements_unless_the_url_says_otherwise(
+        string given, int maxPoolSize, int maxAutoPrepare)
+    {
+        var used = new NpgsqlConnectionStringBuilder(HostSetup.WithConnectionDefaults(given));
+
+        Assert.Equal(maxPoolSize, used.MaxPoolSize);
+        Assert.Equal(maxAutoPrepare, used.MaxAutoPrepare);
+    }
 }
