@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using ManaSync.Testing;
+using ManaSync.Tests.Tenancy;
 using Xunit;
 
 namespace ManaSync.Tests.Support;
@@ -83,9 +84,10 @@ public sealed class SyncCollection : ICollectionFixture<AppFixture>
 /// <summary>
 /// Tests that hold write transactions open for seconds on purpose. The commit horizon is cluster-wide,
 /// so while they do, pulls in every other test's database wait and come back short: they run alone.
+/// Their host knows memberships, so they can hold a shared space's write lock.
 /// </summary>
 [CollectionDefinition(Name, DisableParallelization = true)]
-public sealed class LongTransactionCollection : ICollectionFixture<AppFixture>
+public sealed class LongTransactionCollection : ICollectionFixture<TenancyFixture>
 {
     public const string Name = "long transactions";
 }

@@ -3,6 +3,7 @@ using System.Net;
 using ManaSync.Projections.Records;
 using ManaSync.Testing;
 using ManaSync.Tests.Support;
+using ManaSync.Tests.Tenancy;
 using ManaSync.Web.Features.Sync;
 using Npgsql;
 using Xunit;
@@ -12,9 +13,9 @@ namespace ManaSync.Tests.Sync;
 
 /// <summary>The cursor never skips: a reader paging while others write sees every acknowledged change once.</summary>
 [Collection(LongTransactionCollection.Name)]
-public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
+public sealed class ConcurrentPagingTests(TenancyFixture app) : IAsyncLifetime
 {
-    private AppFixture App { get; } = app;
+    private TenancyFixture App { get; } = app;
 
     public Task InitializeAsync() => App.ResetAsync();
 
@@ -51,24 +52,18 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
     [Fact]
     public async Task A_transaction_that_commits_after_a_later_one_is_not_skipped()
     {
-        // Hold the lock of record "late", so the push that writes it takes its transaction id and then waits.
-        await using var blocker = new NpgsqlConnection(App.ConnectionString);
-        await blocker.OpenAsync();
-        await using var transaction = await blocker.BeginTransactionAsync();
-        await using (var hold = new NpgsqlCommand("select pg_advisory_xact_lock(hashtextextended(@key, 0))", blocker, transaction))
-        {
-            hold.Parameters.AddWithValue("key", RecordKey.For(RecordKey.UserScope("alice"), "todo", "tasks", "late"));
-            await hold.ExecuteNonQueryAsync();
-        }
+        // Hold the lock of a shared space, so the push that writes into it takes its transaction id and then waits.
+        var (user, space) = await MemberOfASpaceLockedBeforeTheStreamAsync();
+        await using var held = await HoldLockAsync(space);
 
-        var latePush = App.ClientFor("alice", "slow").PushAsync("todo", Batch(Insert("tasks", "late", new { n = 1 })));
+        var latePush = App.ClientFor(user, "slow").PushAsync("todo", Batch(Insert("tasks", "late", new { n = 1, spaceId = space })));
         await WaitUntilWaitingOnLocksAsync(1);
-        (await App.ClientFor("alice", "fast").PushAsync("todo", Batch(Insert("tasks", "early", new { n = 2 }))))
+        (await App.ClientFor(user, "fast").PushAsync("todo", Batch(Insert("tasks", "early", new { n = 2 }))))
             .AssertStatus(HttpStatusCode.OK);
 
-        var reader = App.ClientFor("alice", "reader");
+        var reader = App.ClientFor(user, "reader");
         var firstPage = (await reader.PullAsync("todo", "tasks")).AssertStatus(HttpStatusCode.OK);
-        await transaction.RollbackAsync();
+        await held.RollbackAsync();
         (await latePush).AssertStatus(HttpStatusCode.OK);
         var (rest, _) = await reader.PullAllAsync("todo", "tasks", firstPage.Cursor);
 
@@ -80,35 +75,30 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
     public async Task A_paging_reader_sees_each_of_5000_records_sharing_one_timestamp_once_though_ten_batches_commit_late()
     {
         const int batches = 100, batchSize = 50, late = 10;
-        // Each late batch writes one record whose lock is held here: the push takes its position (its
-        // transaction id) and then waits, while the other ninety batches commit after it.
-        var lateRecords = await RecordsLockedBeforeTheStreamAsync(late);
-        await using var blocker = new NpgsqlConnection(App.ConnectionString);
-        await blocker.OpenAsync();
-        await using var transaction = await blocker.BeginTransactionAsync();
-        await using (var hold = new NpgsqlCommand("select count(pg_advisory_xact_lock(hashtextextended(key, 0))) from unnest(@keys) as key", blocker, transaction))
-        {
-            hold.Parameters.AddWithValue("keys", lateRecords.Select(id => RecordKey.For(RecordKey.UserScope("alice"), "todo", "tasks", id)).ToArray());
-            await hold.ExecuteNonQueryAsync();
-        }
+        // Each late batch writes one record into a shared space whose lock is held here: the push takes
+        // its position (its transaction id) and then waits, while the other ninety batches commit after it.
+        var (user, space) = await MemberOfASpaceLockedBeforeTheStreamAsync();
+        await using var held = await HoldLockAsync(space);
         var records = Enumerable.Range(0, batches)
-            .Select(batch => Enumerable.Range(0, batchSize).Select(i => batch < late && i == 0 ? lateRecords[batch] : $"b{batch}-r{i}").ToList())
+            .Select(batch => Enumerable.Range(0, batchSize).Select(i => $"b{batch}-r{i}").ToList())
             .ToList();
-        object BatchOf(List<string> ids) => Batch(ids.Select(id => (object)Insert("tasks", id, new { updatedAt = "2026-01-01T10:00:00.000Z", id })).ToArray());
+        object BatchOf(List<string> ids, bool isLate = false) => Batch(ids.Select((id, i) => isLate && i == 0
+            ? Insert("tasks", id, new { updatedAt = "2026-01-01T10:00:00.000Z", id, spaceId = space })
+            : (object)Insert("tasks", id, new { updatedAt = "2026-01-01T10:00:00.000Z", id })).ToArray());
 
-        var latePushes = records.Take(late).Select((ids, batch) => App.ClientFor("alice", $"late-{batch}").PushAsync("todo", BatchOf(ids))).ToList();
+        var latePushes = records.Take(late).Select((ids, batch) => App.ClientFor(user, $"late-{batch}").PushAsync("todo", BatchOf(ids, isLate: true))).ToList();
         await WaitUntilWaitingOnLocksAsync(late);
         var writing = Task.WhenAll(Enumerable.Range(0, 10).Select(writer => Task.Run(async () =>
         {
-            var device = App.ClientFor("alice", $"writer-{writer}");
+            var device = App.ClientFor(user, $"writer-{writer}");
             for (var batch = late + writer; batch < batches; batch += 10)
                 (await device.PushAsync("todo", BatchOf(records[batch]))).AssertStatus(HttpStatusCode.OK);
         })));
-        var reader = App.ClientFor("alice", "reader");
+        var reader = App.ClientFor(user, "reader");
         var seen = new List<string>();
         var cursor = await PageWhileAsync(reader, writing, 200, seen);
         await writing;
-        await transaction.RollbackAsync();
+        await held.RollbackAsync();
         foreach (var push in latePushes) (await push).AssertStatus(HttpStatusCode.OK);
         var (rest, _) = await reader.PullAllAsync("todo", "tasks", cursor);
         seen.AddRange(rest.Select(change => change["id"]!.GetValue<string>()));
@@ -130,25 +120,49 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
     }
 
     /// <summary>
-    /// Records whose lock comes before the stream's in the order a push takes its locks: a push
-    /// waiting for one of them does not yet hold the stream, so later pushes can commit meanwhile.
+    /// A fresh user (memberships are cached) and a space of theirs whose lock comes before their stream's in
+    /// the order a push takes its locks: a push waiting for it does not yet hold the stream, so the
+    /// user's later pushes can commit meanwhile.
     /// </summary>
-    private async Task<List<string>> RecordsLockedBeforeTheStreamAsync(int count)
+    private async Task<(string User, string Space)> MemberOfASpaceLockedBeforeTheStreamAsync()
     {
-        var candidates = Enumerable.Range(0, 50 * count).Select(n => $"late-{n}").ToList();
+        var user = UniqueIds.New("alice");
+        var candidates = Enumerable.Range(0, 50).Select(n => $"late-space-{n}").ToList();
         await using var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
         await using var query = new NpgsqlCommand(
             "select n from unnest(@keys) with ordinality as candidate(key, n) " +
-            "where hashtextextended(key, 0) < hashtextextended(@stream, 0) order by n limit @count", connection);
-        query.Parameters.AddWithValue("keys", candidates.Select(id => RecordKey.For(RecordKey.UserScope("alice"), "todo", "tasks", id)).ToArray());
-        query.Parameters.AddWithValue("stream", WriteLocks.StreamLockKey(WriteLocks.Stream("todo", "alice")));
-        query.Parameters.AddWithValue("count", count);
-        var chosen = new List<string>();
-        await using var reader = await query.ExecuteReaderAsync();
-        while (await reader.ReadAsync()) chosen.Add(candidates[(int)reader.GetInt64(0) - 1]);
-        Assert.Equal(count, chosen.Count);
-        return chosen;
+            "where hashtextextended(key, 0) < hashtextextended(@stream, 0) order by n limit 1", connection);
+        query.Parameters.AddWithValue("keys", candidates.Select(SpaceLock).ToArray());
+        query.Parameters.AddWithValue("stream", WriteLocks.StreamLockKey(WriteLocks.Stream("todo", user)));
+        var space = candidates[(int)(long)(await query.ExecuteScalarAsync())! - 1];
+        App.Services.Spaces[user] = [space];
+        return (user, space);
+    }
+
+    private static string SpaceLock(string space) => WriteLocks.SpaceLockKey("todo", RecordKey.SpaceScope(space));
+
+    /// <summary>Holds a space's write lock until the returned transaction ends.</summary>
+    private async Task<HeldLock> HoldLockAsync(string space)
+    {
+        var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await using var hold = new NpgsqlCommand("select pg_advisory_xact_lock(hashtextextended(@key, 0))", connection, transaction);
+        hold.Parameters.AddWithValue("key", SpaceLock(space));
+        await hold.ExecuteNonQueryAsync();
+        return new HeldLock(connection, transaction);
+    }
+
+    private sealed class HeldLock(NpgsqlConnection connection, NpgsqlTransaction transaction) : IAsyncDisposable
+    {
+        public Task RollbackAsync() => transaction.RollbackAsync();
+
+        public async ValueTask DisposeAsync()
+        {
+            await transaction.DisposeAsync();
+            await connection.DisposeAsync();
+        }
     }
 
     private async Task WaitUntilWaitingOnLocksAsync(int count)
@@ -162,6 +176,6 @@ public sealed class ConcurrentPagingTests(AppFixture app) : IAsyncLifetime
             if ((long)(await query.ExecuteScalarAsync())! >= count) return;
             await Task.Delay(50);
         }
-        throw new TimeoutException("The pushes never waited on the record locks.");
+        throw new TimeoutException("The pushes never waited on the held lock.");
     }
 }

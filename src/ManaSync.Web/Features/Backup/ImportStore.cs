@@ -39,7 +39,8 @@ public static class ImportStore
         await using var scope = await sessions.WriteAsync(caller, cancellation, commitOnSave: false);
         var session = scope.Session;
         var commitTx = scope.TransactionId;
-        await WriteLocks.TakeAsync(session, [], manifest.Apps.Select(app => WriteLocks.Stream(app, caller.UserId)), cancellation);
+        await WriteLocks.TakeAsync(session,
+            manifest.Apps.Select(app => WriteLocks.StreamLockKey(WriteLocks.Stream(app, caller.UserId))), cancellation);
 
         var seen = new HashSet<Guid>();
         var (imported, skipped, index) = (0, 0, 0);
@@ -58,8 +59,9 @@ public static class ImportStore
                     return ImportOutcome.Refused(ImportRefusal.NotAMember);
 
                 // Shared records may be written by other members meanwhile: take their turn on them.
-                var sharedKeys = fresh.Where(e => RecordKey.IsShared(e.SpaceId, e.UserId)).Select(RecordKey.For).Distinct();
-                await WriteLocks.TakeAsync(session, sharedKeys, [], cancellation);
+                var spaceLocks = fresh.Where(e => RecordKey.IsShared(e.SpaceId, e.UserId))
+                    .Select(e => WriteLocks.SpaceLockKey(e.AppId, RecordKey.ScopeOf(e.UserId, e.SpaceId)));
+                await WriteLocks.TakeAsync(session, spaceLocks, cancellation);
                 foreach (var stream in fresh.GroupBy(e => e.AppId))
                     EventLog.Append(session, WriteLocks.Stream(stream.Key, caller.UserId), stream);
                 await session.SaveChangesAsync(cancellation);

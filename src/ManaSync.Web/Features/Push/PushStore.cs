@@ -47,12 +47,16 @@ public static class PushStore
         var context = contextAt(scope.TransactionId);
 
         var streamKey = WriteLocks.Stream(context.AppId, context.UserId);
-        var keys = batch.Changes
-            .Select(change => RecordKey.For(RecordKey.ScopeOf(context.UserId, change.SpaceId), context.AppId, change.Table, change.RecordId))
+        var scopes = batch.Changes.Select(change => RecordKey.ScopeOf(context.UserId, change.SpaceId)).ToArray();
+        var lockKeys = scopes.Where(scope => scope != RecordKey.UserScope(context.UserId)).Distinct()
+            .Select(space => WriteLocks.SpaceLockKey(context.AppId, space))
+            .Append(WriteLocks.StreamLockKey(streamKey));
+        var recordKeys = batch.Changes
+            .Select((change, index) => RecordKey.For(scopes[index], context.AppId, change.Table, change.RecordId))
             .Distinct()
             .ToArray();
         var eventIds = batch.Changes.Select(change => change.EventId).OfType<Guid>().ToArray();
-        var (stored, views) = await LockAndReadAsync(session, streamKey, keys, eventIds, cancellation);
+        var (stored, views) = await LockAndReadAsync(session, lockKeys, recordKeys, eventIds, cancellation);
         var outcome = PushDecider.Decide(batch, context, stored, views);
         if (outcome.Clash is not null || outcome.Events.Count == 0) return outcome;
 
@@ -62,16 +66,16 @@ public static class PushStore
     }
 
     /// <summary>
-    /// Takes the stream's and the records' locks, then reads what they guard — the events already stored
-    /// under the batch's eventIds and the records' views — in one round trip.
+    /// Takes the write locks, then reads what they guard — the events already stored under the batch's
+    /// eventIds and the records' views — in one round trip.
     /// </summary>
     private static async Task<(Dictionary<Guid, StoredEvent> Stored, Dictionary<string, RecordView> Views)> LockAndReadAsync(
-        IDocumentSession session, string streamKey, string[] keys, Guid[] eventIds, CancellationToken cancellation)
+        IDocumentSession session, IEnumerable<string> lockKeys, string[] recordKeys, Guid[] eventIds, CancellationToken cancellation)
     {
         await using var read = SessionBatch.For(session,
-            WriteLocks.Command(keys, [streamKey]),
+            WriteLocks.Command(lockKeys),
             EventLog.StoredCommand(eventIds),
-            SessionBatch.Command($"select data from {MartenSetup.Schema}.mt_doc_recordview where id = any($1)", keys));
+            SessionBatch.Command($"select data from {MartenSetup.Schema}.mt_doc_recordview where id = any($1)", recordKeys));
         await using var reader = await read.ExecuteReaderAsync(cancellation);
         await reader.NextResultAsync(cancellation);
         var stored = (await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, session, cancellation))

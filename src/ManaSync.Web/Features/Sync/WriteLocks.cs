@@ -1,29 +1,36 @@
+using System.Text.Json;
 using Marten;
 using Npgsql;
 
 namespace ManaSync.Web.Features.Sync;
 
 /// <summary>
-/// Transaction-scoped advisory locks that make writers of one stream or record take turns: the view
-/// a writer reads is the one it overwrites, and appends to one stream do not race for its next
-/// version. One statement takes all locks in hash order, so two writers cannot deadlock.
+/// Transaction-scoped advisory locks that make writers of the same records take turns: the view a
+/// writer reads is the one it overwrites, and appends to one stream do not race for its next version.
+/// A user's own records are written only through that user's stream of the app, so the stream's lock
+/// guards them; a shared space's records are written by every member, so they take turns per space
+/// and app. A push therefore holds one lock plus one per shared space it writes, however big it is —
+/// a lock per record ran PostgreSQL's lock table out under a few large concurrent pushes. One
+/// statement takes all locks in hash order, so two pushes cannot deadlock.
 /// </summary>
 public static class WriteLocks
 {
     public static string Stream(string appId, string userId) => appId + ":" + userId;
 
-    /// <summary>The lock key of a stream, apart from record keys (which hold ':' too).</summary>
     public static string StreamLockKey(string stream) => "stream:" + stream;
 
-    public static NpgsqlBatchCommand Command(IEnumerable<string> recordKeys, IEnumerable<string> streams) =>
+    /// <summary>A JSON array, so no character of the app or space id can make two keys collide.</summary>
+    public static string SpaceLockKey(string appId, string spaceScope) =>
+        "space:" + JsonSerializer.Serialize(new[] { appId, spaceScope });
+
+    public static NpgsqlBatchCommand Command(IEnumerable<string> lockKeys) =>
         SessionBatch.Command(
             "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest($1::text[]) as k order by h) as locks",
-            recordKeys.Concat(streams.Select(StreamLockKey)).ToArray());
+            lockKeys.ToArray());
 
-    public static async Task TakeAsync(IQuerySession session, IEnumerable<string> recordKeys, IEnumerable<string> streams,
-        CancellationToken cancellation)
+    public static async Task TakeAsync(IQuerySession session, IEnumerable<string> lockKeys, CancellationToken cancellation)
     {
-        await using var batch = SessionBatch.For(session, Command(recordKeys, streams));
+        await using var batch = SessionBatch.For(session, Command(lockKeys));
         await batch.ExecuteNonQueryAsync(cancellation);
     }
 }
