@@ -39,7 +39,9 @@ public static class PushScenario
         var closed = await ClosedLoopAsync(devices, updates, server.Server.ProcessId);
         var changesPerSecond = closed.Latencies.Count * batchSize / Measured.TotalSeconds;
         var batchesPerSecond = closed.Latencies.Count / Measured.TotalSeconds;
+        var serverBefore = await ServerTimings.ReadAsync(server.Server.Client);
         var fixedRate = await FixedRateAsync(devices, updates, batchesPerSecond / 2);
+        var serverAfter = await ServerTimings.ReadAsync(server.Server.Client);
 
         var what = updates ? "updates of existing records" : "inserts of new records";
         Console.WriteLine();
@@ -54,6 +56,9 @@ public static class PushScenario
         Console.WriteLine($"| fixed rate {fixedRate.Rate:F1} batches/s ({fixedRate.Rate * batchSize:F0} changes/s) for {Measured.TotalSeconds:F0} s: " +
                           $"p50 / p99 from scheduled send | {Stats.Percentile(fixedRate.Latencies, 50):F1} / {Stats.Percentile(fixedRate.Latencies, 99):F1} ms | | |");
         Console.WriteLine($"| fixed rate: sent / errors | {fixedRate.Latencies.Count} / {fixedRate.Errors} | | |");
+        Console.WriteLine($"| fixed rate, inside the server (its histogram): p50 / p99 at most | {ServerTimings.PercentileBucketMs(serverBefore, serverAfter, 50):F0} / " +
+                          $"{ServerTimings.PercentileBucketMs(serverBefore, serverAfter, 99):F0} ms | | |");
+        Console.WriteLine($"| fixed rate, sends late on schedule: p50 / p99 | {Stats.Percentile(fixedRate.SendLag!, 50):F1} / {Stats.Percentile(fixedRate.SendLag!, 99):F1} ms | | |");
         if (Failures.IsEmpty) return;
         // A failed push is a finding, not noise: say what the client got and what the server logged.
         Console.WriteLine();
@@ -64,7 +69,8 @@ public static class PushScenario
 
     private static readonly ConcurrentDictionary<string, int> Failures = new();
 
-    private sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default);
+    /// <param name="SendLag">How late the fixed-rate sender sent each batch: the client's own delay.</param>
+    private sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default, List<double>? SendLag = null);
 
     private static async Task<Run> ClosedLoopAsync(List<Device> devices, bool updates, int serverProcessId)
     {
@@ -99,6 +105,7 @@ public static class PushScenario
     private static async Task<Run> FixedRateAsync(List<Device> devices, bool updates, double batchesPerSecond)
     {
         var latencies = new ConcurrentBag<double>();
+        var sendLag = new ConcurrentBag<double>();
         var errors = 0;
         var count = (int)(batchesPerSecond * Measured.TotalSeconds);
         var start = Stopwatch.GetTimestamp();
@@ -112,13 +119,14 @@ public static class PushScenario
             var batch = device.NextBatch(updates);
             inFlight.Add(Task.Run(async () =>
             {
+                sendLag.Add(Stats.Milliseconds(scheduled, Stopwatch.GetTimestamp()));
                 var ok = await device.PushAsync(batch);
                 if (ok) latencies.Add(Stats.Milliseconds(scheduled, Stopwatch.GetTimestamp()));
                 else Interlocked.Increment(ref errors);
             }));
         }
         await Task.WhenAll(inFlight);
-        return new Run(latencies.ToList(), errors, batchesPerSecond);
+        return new Run(latencies.ToList(), errors, batchesPerSecond, SendLag: sendLag.ToList());
     }
 
     /// <summary>One device of one user: makes its batches and keeps its cursor, as a client does.</summary>
