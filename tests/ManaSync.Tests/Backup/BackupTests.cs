@@ -149,6 +149,22 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
     }
 
     [Fact]
+    public async Task An_archive_whose_events_name_an_app_its_manifest_leaves_out_is_refused()
+    {
+        await SeedAsync();
+        var archive = await ExportAsync("alice");
+        await App.ResetAsync();
+        var (_, events, manifest) = Open(archive);
+        manifest["apps"] = new JsonArray("notes");
+
+        var reply = await ImportAsync("alice", Build(events, manifest.ToJsonString()));
+
+        reply.AssertStatus(HttpStatusCode.BadRequest);
+        Assert.Contains("\"todo\" is not among the manifest's apps", reply.Json["message"]!.GetValue<string>());
+        Assert.Empty(await App.StoredEventsAsync());
+    }
+
+    [Fact]
     public async Task Another_users_archive_or_no_archive_at_all_is_refused()
     {
         await SeedAsync();

@@ -39,7 +39,11 @@ public static class BackupReader
                 hash.AppendData(line);
                 hash.AppendData("\n"u8);
                 count++;
-                if (Parse(line, manifest.SchemaVersion).Fault is { } fault) return (null, $"{BackupArchive.EventsEntry} line {count}: {fault}");
+                var (parsed, fault) = Parse(line, manifest.SchemaVersion);
+                if (fault is not null) return (null, $"{BackupArchive.EventsEntry} line {count}: {fault}");
+                // Import writes under the locks of the manifest's apps only (WriteLocks): an unlisted app would be written unguarded.
+                if (!manifest.Apps.Contains(parsed!.AppId))
+                    return (null, $"{BackupArchive.EventsEntry} line {count}: appId \"{parsed.AppId}\" is not among the manifest's apps.");
             }
             if (Convert.ToHexStringLower(hash.GetHashAndReset()) != manifest.EventsSha256)
                 return (null, "eventsSha256 does not match the events: the archive is corrupt or was altered.");
