@@ -48,7 +48,8 @@ public static class PushStore
 
         var streamKey = WriteLocks.Stream(context.AppId, context.UserId);
         var scopes = batch.Changes.Select(change => RecordKey.ScopeOf(context.UserId, change.SpaceId)).ToArray();
-        var lockKeys = scopes.Where(scope => scope != RecordKey.UserScope(context.UserId)).Distinct()
+        var ownScope = RecordKey.UserScope(context.UserId);
+        var lockKeys = scopes.Where(scope => scope != ownScope).Distinct()
             .Select(space => WriteLocks.SpaceLockKey(context.AppId, space))
             .Append(WriteLocks.StreamLockKey(streamKey));
         var recordKeys = batch.Changes
