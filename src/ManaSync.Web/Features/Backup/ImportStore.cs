@@ -59,9 +59,7 @@ public static class ImportStore
                     return ImportOutcome.Refused(ImportRefusal.NotAMember);
 
                 // Shared records may be written by other members meanwhile: take their turn on them.
-                var spaceLocks = fresh.Where(e => RecordKey.IsShared(e.SpaceId, e.UserId))
-                    .Select(e => WriteLocks.SpaceLockKey(e.AppId, RecordKey.ScopeOf(e.UserId, e.SpaceId)));
-                await WriteLocks.TakeAsync(session, spaceLocks, cancellation);
+                await WriteLocks.TakeAsync(session, WriteLocks.SpaceLockKeys(fresh.Select(e => (e.AppId, e.UserId, e.SpaceId))), cancellation);
                 foreach (var stream in fresh.GroupBy(e => e.AppId))
                     EventLog.Append(session, WriteLocks.Stream(stream.Key, caller.UserId), stream);
                 await session.SaveChangesAsync(cancellation);

@@ -47,13 +47,10 @@ public static class PushStore
         var context = contextAt(scope.TransactionId);
 
         var streamKey = WriteLocks.Stream(context.AppId, context.UserId);
-        var scopes = batch.Changes.Select(change => RecordKey.ScopeOf(context.UserId, change.SpaceId)).ToArray();
-        var ownScope = RecordKey.UserScope(context.UserId);
-        var lockKeys = scopes.Where(scope => scope != ownScope).Distinct()
-            .Select(space => WriteLocks.SpaceLockKey(context.AppId, space))
+        var lockKeys = WriteLocks.SpaceLockKeys(batch.Changes.Select(change => (context.AppId, context.UserId, change.SpaceId)))
             .Append(WriteLocks.StreamLockKey(streamKey));
         var recordKeys = batch.Changes
-            .Select((change, index) => RecordKey.For(scopes[index], context.AppId, change.Table, change.RecordId))
+            .Select(change => RecordKey.For(RecordKey.ScopeOf(context.UserId, change.SpaceId), context.AppId, change.Table, change.RecordId))
             .Distinct()
             .ToArray();
         var eventIds = batch.Changes.Select(change => change.EventId).OfType<Guid>().ToArray();

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using ManaSync.Projections.Records;
 using Marten;
 using Npgsql;
 
@@ -22,6 +23,12 @@ public static class WriteLocks
     /// <summary>A JSON array, so no character of the app or space id can make two keys collide.</summary>
     public static string SpaceLockKey(string appId, string spaceScope) =>
         "space:" + JsonSerializer.Serialize(new[] { appId, spaceScope });
+
+    /// <summary>The locks of the shared spaces these writes go into; a user's own records need none beyond the stream's.</summary>
+    public static IEnumerable<string> SpaceLockKeys(IEnumerable<(string AppId, string UserId, string? SpaceId)> writes) =>
+        writes.Where(write => RecordKey.IsShared(write.SpaceId, write.UserId))
+            .Select(write => SpaceLockKey(write.AppId, RecordKey.ScopeOf(write.UserId, write.SpaceId)))
+            .Distinct();
 
     public static NpgsqlBatchCommand Command(IEnumerable<string> lockKeys) =>
         SessionBatch.Command(
