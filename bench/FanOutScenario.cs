@@ -13,7 +13,7 @@ namespace ManaSync.Bench;
 /// </summary>
 public static class FanOutScenario
 {
-    private const int Users = 100, DevicesPerUser = 10, Pushes = 300;
+    private const int Users = 100, DevicesPerUser = 10, Pushes = 300, WarmUpPushes = 1200;
     private static readonly TimeSpan PushInterval = TimeSpan.FromMilliseconds(50);
 
     public static async Task RunAsync()
@@ -42,6 +42,8 @@ public static class FanOutScenario
 
         var sent = new ConcurrentDictionary<string, long>();
         var latencies = new ConcurrentBag<double>();
+        var warmUpLatencies = new ConcurrentBag<double>();
+        var tcpBefore = TcpCounters.Read();
         var streams = new List<SseStream>();
         for (var u = 0; u < Users; u++)
             for (var d = 0; d < DevicesPerUser; d++)
@@ -66,15 +68,15 @@ public static class FanOutScenario
                 var received = Stopwatch.GetTimestamp();
                 foreach (var change in next.Json["changes"]!.AsArray())
                     if (sent.TryGetValue(change!["id"]!.GetValue<string>(), out var at))
-                        latencies.Add(Stats.Milliseconds(at, received));
+                        (change["id"]!.GetValue<string>().StartsWith('w') ? warmUpLatencies : latencies).Add(Stats.Milliseconds(at, received));
             }
         })).ToList();
 
         var random = new Random(42);
-        for (var i = 0; i < Pushes; i++)
+        for (var i = -WarmUpPushes; i < Pushes; i++)
         {
             var (_, client, _) = clients[random.Next(Users)];
-            var id = $"p{i}";
+            var id = i < 0 ? $"w{-i}" : $"p{i}";
             sent[id] = Stopwatch.GetTimestamp();
             _ = client.PushAsync("todo", Batch(Insert("tasks", id, new { i })));
             await Task.Delay(PushInterval);
@@ -82,6 +84,7 @@ public static class FanOutScenario
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (latencies.Count < Pushes * DevicesPerUser && DateTime.UtcNow < deadline) await Task.Delay(100);
         await stop.CancelAsync();
+        var tcp = TcpCounters.Read() - tcpBefore;
         foreach (var stream in streams) await stream.DisposeAsync();
         await Task.WhenAll(readers);
 
@@ -94,9 +97,13 @@ public static class FanOutScenario
         Console.WriteLine($"| delivery p50 | {p50:F1} ms | {raw.P50:F2} ms | {p50 / raw.P50:F0}× |");
         Console.WriteLine($"| delivery p99 | {p99:F1} ms | {raw.P99:F2} ms | {p99 / raw.P99:F0}× |");
         Console.WriteLine($"| delivered | {samples.Count} of {Pushes * DevicesPerUser} | {raw.Count} of {raw.Count} | |");
+        Console.WriteLine($"| warm-up (first {WarmUpPushes} pushes, not counted above): delivery p50 / p99 | " +
+                          $"{Stats.Percentile(warmUpLatencies.ToList(), 50):F1} / {Stats.Percentile(warmUpLatencies.ToList(), 99):F1} ms | | |");
+        Console.WriteLine($"| TCP while the streams opened and ran | {tcp} | | |");
         Console.WriteLine($"| memory per idle stream | {(after - before) / (double)streams.Count / 1024:F1} KiB | | |");
         Console.WriteLine();
-        Console.WriteLine($"{streams.Count} streams ({Users} users × {DevicesPerUser}), {Pushes} pushes of one change, one every " +
+        Console.WriteLine($"{streams.Count} streams ({Users} users × {DevicesPerUser}), {Pushes} pushes of one change (after {WarmUpPushes} " +
+                          $"to warm up), one every " +
                           $"{PushInterval.TotalMilliseconds} ms by a random user; latency from push sent to event read by each stream.");
     }
 

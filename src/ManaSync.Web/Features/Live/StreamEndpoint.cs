@@ -62,7 +62,7 @@ public static class StreamEndpoint
 
         // Subscribe before reading the backlog, so a commit in between still wakes the stream.
         var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
-        using var subscription = hub.Subscribe(
+        using var subscription = hub.Subscribe(scopes,
             commit => commit.AppId == appId && commit.Scopes.Intersect(scopes).Any() &&
                       (collections is null || commit.Tables.Count == 0 || commit.Tables.Intersect(collections).Any()),
             _ => wake.Writer.TryWrite(true));

@@ -36,7 +36,7 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, WebSocketS
         {
             var (caller, _) = await services.Memberships.CallerAsync(user, cancellation);
             using var registration = services.Connections.Open(caller.UserId);
-            using var subscription = services.Hub.Subscribe(
+            using var subscription = services.Hub.Subscribe(caller.Scopes,
                 commit => (appId is null || commit.AppId == appId) &&
                           (commit.UserId == caller.UserId || commit.Scopes.Intersect(caller.Scopes).Any()),
                 commit =>
