@@ -107,17 +107,19 @@ public static class ChangeFeed
     /// </summary>
     private static async Task<long> SettledHorizonAsync(IQuerySession session, FeedRanges ranges, CancellationToken cancellation)
     {
-        var newest = (await session.QueryAsync<long>(
-            $"select coalesce(max(range.newest), 0) from {ranges.Sources} cross join lateral (" +
+        // The newest committed change and the horizon, from one snapshot: usually all a read needs.
+        var (newest, horizon) = (await session.AdvancedSql.QueryAsync<long, long>(
+            $"select row(coalesce(max(range.newest), 0)), row(pg_snapshot_xmin(pg_current_snapshot())::text::bigint) " +
+            $"from {ranges.Sources} cross join lateral (" +
             $"select max(v.position_tx) as newest from manasync.mt_doc_recordview as v where {ranges.Filter}) as range",
             cancellation, [.. ranges.Parameters]))[0];
         var deadline = DateTime.UtcNow + MaxSettleWait;
-        while (true)
+        while (horizon <= newest && DateTime.UtcNow < deadline)
         {
-            var horizon = (await session.QueryAsync<long>(
-                "select pg_snapshot_xmin(pg_current_snapshot())::text::bigint", cancellation))[0];
-            if (horizon > newest || DateTime.UtcNow >= deadline) return horizon;
             await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
+            horizon = (await session.QueryAsync<long>(
+                "select pg_snapshot_xmin(pg_current_snapshot())::text::bigint", cancellation))[0];
         }
+        return horizon;
     }
 }
