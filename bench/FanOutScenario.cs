@@ -15,6 +15,7 @@ public static class FanOutScenario
 {
     private const int Users = 100, DevicesPerUser = 10, Pushes = 300, WarmUpPushes = 1200;
     private static readonly TimeSpan PushInterval = TimeSpan.FromMilliseconds(50);
+    private static readonly TimeSpan IdleWindow = TimeSpan.FromSeconds(60);
 
     public static async Task RunAsync()
     {
@@ -83,6 +84,10 @@ public static class FanOutScenario
         }
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (latencies.Count < Pushes * DevicesPerUser && DateTime.UtcNow < deadline) await Task.Delay(100);
+        // What the open streams cost, warm, while nothing is pushed: heartbeats and safety-net rereads.
+        var idleFrom = CpuUse.Now(server.ProcessId);
+        await Task.Delay(IdleWindow);
+        var idle = CpuUse.Now(server.ProcessId) - idleFrom;
         await stop.CancelAsync();
         var tcp = TcpCounters.Read() - tcpBefore;
         foreach (var stream in streams) await stream.DisposeAsync();
@@ -100,6 +105,8 @@ public static class FanOutScenario
         Console.WriteLine($"| warm-up (first {WarmUpPushes} pushes, not counted above): delivery p50 / p99 | " +
                           $"{Stats.Percentile(warmUpLatencies.ToList(), 50):F1} / {Stats.Percentile(warmUpLatencies.ToList(), 99):F1} ms | | |");
         Console.WriteLine($"| TCP while the streams opened and ran | {tcp} | | |");
+        Console.WriteLine($"| CPU of {streams.Count} idle streams over {IdleWindow.TotalSeconds:F0} s: server / PostgreSQL | " +
+                          $"{idle.Server.TotalSeconds / IdleWindow.TotalSeconds:P1} / {idle.Postgres.TotalSeconds / IdleWindow.TotalSeconds:P1} of a core | | |");
         Console.WriteLine($"| memory per idle stream | {(after - before) / (double)streams.Count / 1024:F1} KiB | | |");
         Console.WriteLine();
         Console.WriteLine($"{streams.Count} streams ({Users} users × {DevicesPerUser}), {Pushes} pushes of one change (after {WarmUpPushes} " +

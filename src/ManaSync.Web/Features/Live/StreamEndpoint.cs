@@ -17,8 +17,15 @@ namespace ManaSync.Web.Features.Live;
 /// </summary>
 public static class StreamEndpoint
 {
-    /// <summary>Even without notifications (one lost, say), a stream rereads this often.</summary>
-    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(15);
+    /// <summary>
+    /// Even without a notification (lost when a node fails between its commit and its NOTIFY), a stream
+    /// rereads about this often (see <see cref="RereadSchedule"/>). Idle streams cost what they reread:
+    /// at 15 s, 1,000 idle streams took a quarter of a core (docs/benchmarks.md).
+    /// </summary>
+    public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(60);
+
+    /// <summary>A read that an older, still-running transaction held back is retried this soon at first.</summary>
+    public static readonly TimeSpan HeldBackRetry = TimeSpan.FromSeconds(1);
 
     public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(30);
 
@@ -73,17 +80,22 @@ public static class StreamEndpoint
         {
             await sse.StartAsync(cancellation);
             var nextHeartbeat = time.GetUtcNow() + settings.SseHeartbeat;
+            var reread = new RereadSchedule(time, PollInterval, HeldBackRetry, Random.Shared.NextDouble);
             while (true)
             {
-                FeedPage page;
-                do
+                if (reread.Due)
                 {
-                    await using (var session = await sessions.ReadAsync(caller, cancellation))
-                        page = await ChangeFeed.ReadAsync(session.Session,
-                            new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
-                    await WritePageAsync(sse, page, cancellation);
-                    since = new Since(page.Next);
-                } while (page.HasMore);
+                    FeedPage page;
+                    do
+                    {
+                        await using (var session = await sessions.ReadAsync(caller, cancellation))
+                            page = await ChangeFeed.ReadAsync(session.Session,
+                                new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
+                        await WritePageAsync(sse, page, cancellation);
+                        since = new Since(page.Next);
+                    } while (page.HasMore);
+                    reread.Read(page.HeldBack);
+                }
 
                 var now = time.GetUtcNow();
                 if (now >= expiresAt)
@@ -96,8 +108,8 @@ public static class StreamEndpoint
                     await sse.WriteAsync("heartbeat", "{}", null, cancellation);
                     nextHeartbeat = now + settings.SseHeartbeat;
                 }
-                var wait = new[] { nextHeartbeat - now, expiresAt - now, PollInterval }.Min();
-                await WaitForWakeAsync(wake.Reader, wait, time, cancellation);
+                var wait = new[] { nextHeartbeat - now, expiresAt - now, reread.Next - now }.Min();
+                if (await WaitForWakeAsync(wake.Reader, wait, time, cancellation)) reread.Wake();
             }
         }
         catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
@@ -133,7 +145,8 @@ public static class StreamEndpoint
         }
     }
 
-    private static async Task WaitForWakeAsync(ChannelReader<bool> wake, TimeSpan wait, TimeProvider time,
+    /// <returns>Whether a commit woke the stream (rather than the time to heartbeat, reread or expire).</returns>
+    private static async Task<bool> WaitForWakeAsync(ChannelReader<bool> wake, TimeSpan wait, TimeProvider time,
         CancellationToken cancellation)
     {
         using var timeout = new CancellationTokenSource(wait > TimeSpan.Zero ? wait : TimeSpan.Zero, time);
@@ -141,11 +154,11 @@ public static class StreamEndpoint
         try
         {
             await wake.WaitToReadAsync(either.Token);
-            wake.TryRead(out _);
+            return wake.TryRead(out _);
         }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
-            // Time to heartbeat, poll or expire.
+            return false;
         }
     }
 

@@ -15,7 +15,9 @@ public sealed record FeedRequest(
 /// <param name="After">The cursor just after this change: resuming there neither repeats nor skips it.</param>
 public sealed record FeedEntry(WireChange Change, Position After);
 
-public sealed record FeedPage(IReadOnlyList<FeedEntry> Entries, Position Next, bool HasMore)
+/// <param name="HeldBack">Committed changes lie beyond <paramref name="Next"/>, held back by an older transaction
+/// still running when the read stopped waiting for it: reading again soon will find them.</param>
+public sealed record FeedPage(IReadOnlyList<FeedEntry> Entries, Position Next, bool HasMore, bool HeldBack)
 {
     public IReadOnlyList<WireChange> Changes => Entries.Select(entry => entry.Change).ToList();
 }
@@ -39,7 +41,7 @@ public static class ChangeFeed
     {
         var from = request.Since.From;
         var ranges = new FeedRanges(request);
-        var horizon = await SettledHorizonAsync(session, ranges, cancellation);
+        var (horizon, heldBack) = await SettledHorizonAsync(session, ranges, cancellation);
 
         // Read one row more than asked, to tell a full last page from a cut one.
         var rows = await session.QueryAsync<RecordView>(
@@ -58,7 +60,7 @@ public static class ChangeFeed
                 : null)
             .OfType<FeedEntry>()
             .ToList();
-        return new FeedPage(entries, next, hasMore);
+        return new FeedPage(entries, next, hasMore, heldBack);
     }
 
     /// <summary>
@@ -105,7 +107,8 @@ public static class ChangeFeed
     /// right after another device pushed should not miss them for that. The wait is bounded; what a
     /// long transaction holds back comes with the next pull.
     /// </summary>
-    private static async Task<long> SettledHorizonAsync(IQuerySession session, FeedRanges ranges, CancellationToken cancellation)
+    private static async Task<(long Horizon, bool HeldBack)> SettledHorizonAsync(IQuerySession session, FeedRanges ranges,
+        CancellationToken cancellation)
     {
         // The newest committed change and the horizon, from one snapshot: usually all a read needs.
         var (newest, horizon) = (await session.AdvancedSql.QueryAsync<long, long>(
@@ -120,6 +123,6 @@ public static class ChangeFeed
             horizon = (await session.QueryAsync<long>(
                 "select pg_snapshot_xmin(pg_current_snapshot())::text::bigint", cancellation))[0];
         }
-        return horizon;
+        return (horizon, horizon <= newest);
     }
 }
