@@ -68,8 +68,11 @@ public static class FanOutScenario
                 }
                 var received = Stopwatch.GetTimestamp();
                 foreach (var change in next.Json["changes"]!.AsArray())
-                    if (sent.TryGetValue(change!["id"]!.GetValue<string>(), out var at))
-                        (change["id"]!.GetValue<string>().StartsWith('w') ? warmUpLatencies : latencies).Add(Stats.Milliseconds(at, received));
+                {
+                    var id = change!["id"]!.GetValue<string>();
+                    if (sent.TryGetValue(id, out var at))
+                        (id.StartsWith('w') ? warmUpLatencies : latencies).Add(Stats.Milliseconds(at, received));
+                }
             }
         })).ToList();
 
@@ -104,14 +107,15 @@ public static class FanOutScenario
         Console.WriteLine($"| delivered | {samples.Count} of {Pushes * DevicesPerUser} | {raw.Count} of {raw.Count} | |");
         Console.WriteLine($"| warm-up (first {WarmUpPushes} pushes, not counted above): delivery p50 / p99 | " +
                           $"{Stats.Percentile(warmUpLatencies.ToList(), 50):F1} / {Stats.Percentile(warmUpLatencies.ToList(), 99):F1} ms | | |");
-        Console.WriteLine($"| TCP while the streams opened and ran | {tcp} | | |");
+        Console.WriteLine($"| TCP while the streams were open | {tcp} | | |");
         Console.WriteLine($"| CPU of {streams.Count} idle streams over {IdleWindow.TotalSeconds:F0} s: server / PostgreSQL | " +
                           $"{idle.Server.TotalSeconds / IdleWindow.TotalSeconds:P1} / {idle.Postgres.TotalSeconds / IdleWindow.TotalSeconds:P1} of a core | | |");
         Console.WriteLine($"| memory per idle stream | {(after - before) / (double)streams.Count / 1024:F1} KiB | | |");
         Console.WriteLine();
         Console.WriteLine($"{streams.Count} streams ({Users} users × {DevicesPerUser}), {Pushes} pushes of one change (after {WarmUpPushes} " +
                           $"to warm up), one every " +
-                          $"{PushInterval.TotalMilliseconds} ms by a random user; latency from push sent to event read by each stream.");
+                          $"{PushInterval.TotalMilliseconds} ms by a random user; latency from push sent to event read by each stream; " +
+                          $"then {IdleWindow.TotalSeconds:F0} s without pushes.");
     }
 
     private sealed record Latency(double P50, double P99, int Count);

@@ -8,6 +8,7 @@ namespace ManaSync.Web.Features.Live;
 /// </summary>
 public sealed class RereadSchedule(TimeProvider time, TimeSpan interval, TimeSpan heldBackRetry, Func<double> random)
 {
+    /// <summary>The delay after the last held-back read; zero while reads are not held back.</summary>
     private TimeSpan _heldBackDelay;
 
     /// <summary>The first read is due at once.</summary>
@@ -22,7 +23,9 @@ public sealed class RereadSchedule(TimeProvider time, TimeSpan interval, TimeSpa
     {
         if (heldBack)
         {
-            _heldBackDelay = _heldBackDelay == TimeSpan.Zero ? heldBackRetry : TimeSpan.FromTicks(Math.Min(_heldBackDelay.Ticks * 2, interval.Ticks));
+            _heldBackDelay = _heldBackDelay == TimeSpan.Zero
+                ? heldBackRetry
+                : TimeSpan.FromTicks(Math.Min(_heldBackDelay.Ticks * 2, interval.Ticks));
             Next = time.GetUtcNow() + _heldBackDelay;
         }
         else

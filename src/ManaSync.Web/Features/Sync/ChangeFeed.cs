@@ -104,8 +104,8 @@ public static class ChangeFeed
     /// <summary>
     /// The commit horizon, after waiting briefly when committed changes lie beyond it: a transaction
     /// that started earlier and is still running holds those changes back, and a client that pulls
-    /// right after another device pushed should not miss them for that. The wait is bounded; what a
-    /// long transaction holds back comes with the next pull.
+    /// right after another device pushed should not miss them for that. The wait is bounded; the page
+    /// then says it was held back, and what a long transaction holds back comes with a later read.
     /// </summary>
     private static async Task<(long Horizon, bool HeldBack)> SettledHorizonAsync(IQuerySession session, FeedRanges ranges,
         CancellationToken cancellation)
