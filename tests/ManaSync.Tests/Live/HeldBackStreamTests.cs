@@ -10,25 +10,14 @@ namespace ManaSync.Tests.Live;
 
 /// <summary>Holds back the cluster's commit horizon, so it runs alone, with the other long-transaction tests.</summary>
 [Collection(LongTransactionCollection.Name)]
-public sealed class HeldBackStreamTests : IAsyncLifetime
+public sealed class HeldBackStreamTests : OwnServerTest
 {
-    private string _database = null!;
-    private ServerProcess _server = null!;
-
-    public async Task InitializeAsync()
-    {
-        _database = await TestCluster.CreateDatabaseAsync();
-        _server = await ServerProcess.StartAsync(_database);
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
-
     [Fact]
     public async Task A_change_held_back_by_an_older_running_transaction_is_streamed_soon_after_that_transaction_ends()
     {
-        var device = await _server.ClientForAsync("alice", "writer");
-        await using var stream = await SseStream.OpenAsync(_server.Client, "/sync/todo/stream?collections=tasks", device.Token);
-        await using var older = new NpgsqlConnection(_database);
+        var device = await Server.ClientForAsync("alice", "writer");
+        await using var stream = await SseStream.OpenAsync(Server.Client, "/sync/todo/stream?collections=tasks", device.Token);
+        await using var older = new NpgsqlConnection(Database);
         await older.OpenAsync();
         await using var transaction = await older.BeginTransactionAsync();
         await using (var takeId = new NpgsqlCommand("select pg_current_xact_id()", older, transaction))
