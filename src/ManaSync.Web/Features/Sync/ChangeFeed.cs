@@ -98,6 +98,9 @@ public static class ChangeFeed
 
     private static Position After(RecordView view) => view.Position with { Index = view.PositionIndex + 1 };
 
+    /// <summary>The commit horizon: the oldest transaction id still running anywhere.</summary>
+    private const string Horizon = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
+
     /// <summary>How long a read waits for writes that started before a committed change to finish.</summary>
     public static readonly TimeSpan MaxSettleWait = TimeSpan.FromSeconds(2);
 
@@ -112,7 +115,7 @@ public static class ChangeFeed
     {
         // The newest committed change and the horizon, from one snapshot: usually all a read needs.
         var (newest, horizon) = (await session.AdvancedSql.QueryAsync<long, long>(
-            $"select row(coalesce(max(range.newest), 0)), row(pg_snapshot_xmin(pg_current_snapshot())::text::bigint) " +
+            $"select row(coalesce(max(range.newest), 0)), row({Horizon}) " +
             $"from {ranges.Sources} cross join lateral (" +
             $"select max(v.position_tx) as newest from manasync.mt_doc_recordview as v where {ranges.Filter}) as range",
             cancellation, [.. ranges.Parameters]))[0];
@@ -121,7 +124,7 @@ public static class ChangeFeed
         {
             await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
             horizon = (await session.QueryAsync<long>(
-                "select pg_snapshot_xmin(pg_current_snapshot())::text::bigint", cancellation))[0];
+                $"select {Horizon}", cancellation))[0];
         }
         return (horizon, horizon <= newest);
     }
