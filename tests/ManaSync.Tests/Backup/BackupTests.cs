@@ -189,6 +189,21 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         Assert.Equal(before, await StateAsync());
     }
 
+    [Fact]
+    public async Task An_import_announces_each_app_it_wrote_to_every_node()
+    {
+        await SeedAsync();
+        var archive = await ExportAsync("alice");
+        await App.ResetAsync();
+        await using var listener = await CommitListener.StartAsync(App.ConnectionString);
+
+        (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+        var commits = new[] { await listener.NextOfAsync("alice"), await listener.NextOfAsync("alice") };
+
+        Assert.Equal(["notes", "todo"], commits.Select(commit => commit.AppId).Order());
+        Assert.Equal(["tasks"], commits.Single(commit => commit.AppId == "todo").Tables);
+    }
+
     /// <summary>What a fresh device of alice holds after pulling everything, by table and id.</summary>
     private async Task<string> StateAsync()
     {

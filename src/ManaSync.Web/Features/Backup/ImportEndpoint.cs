@@ -5,7 +5,6 @@ using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
-using Wolverine;
 using Wolverine.Http;
 
 namespace ManaSync.Web.Features.Backup;
@@ -26,7 +25,7 @@ public static class ImportEndpoint
     [ProducesResponseType<ApiError>(StatusCodes.Status400BadRequest)]
     [ProducesResponseType<ApiError>(StatusCodes.Status403Forbidden)]
     [ProducesResponseType<ApiError>(StatusCodes.Status409Conflict)]
-    public static async Task<(IResult, OutgoingMessages)> Post(HttpContext http, Infrastructure.Isolation.CallerSessions sessions,
+    public static async Task<IResult> Post(HttpContext http, Infrastructure.Isolation.CallerSessions sessions,
         Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time)
     {
         var cancellation = http.RequestAborted;
@@ -36,26 +35,26 @@ public static class ImportEndpoint
             64 * 1024, FileOptions.DeleteOnClose | FileOptions.Asynchronous);
         await http.Request.Body.CopyToAsync(archive, cancellation);
         if (archive.Length > MaxArchiveBytes)
-            return (ApiError.PayloadTooLarge($"Archives are limited to {MaxArchiveBytes} bytes."), []);
+            return ApiError.PayloadTooLarge($"Archives are limited to {MaxArchiveBytes} bytes.");
 
         var (manifest, fault) = await BackupReader.VerifyAsync(archive, cancellation);
-        if (fault is not null) return (ApiError.BadRequest(fault), []);
+        if (fault is not null) return ApiError.BadRequest(fault);
         if (manifest!.SchemaVersion > upcasting.CurrentVersion)
-            return (ApiError.BadRequest($"The archive was written at schema version {manifest.SchemaVersion}; " +
-                                        $"this server reads up to {upcasting.CurrentVersion}."), []);
+            return ApiError.BadRequest($"The archive was written at schema version {manifest.SchemaVersion}; " +
+                                      $"this server reads up to {upcasting.CurrentVersion}.");
         var (caller, _) = await memberships.CallerAsync(http.User, cancellation);
         if (manifest.UserId != caller.UserId)
-            return (new ApiError("forbidden", "This archive belongs to another user.").ToResult(StatusCodes.Status403Forbidden), []);
+            return new ApiError("forbidden", "This archive belongs to another user.").ToResult(StatusCodes.Status403Forbidden);
 
         var outcome = await ImportStore.StoreAsync(sessions, caller, manifest, BackupReader.LinesAsync(archive, manifest, cancellation),
-            settings.MaxClockSkew, time.GetUtcNow(), cancellation);
+            settings.MaxClockSkew, time, cancellation);
         Metrics.SyncMetrics.Imported(outcome.Imported);
         return outcome.Refusal switch
         {
-            ImportRefusal.EventIdTaken => (ApiError.Conflict("An eventId in this archive is already used by another user's change."), []),
-            ImportRefusal.NotAMember => (new ApiError("forbidden", "The archive writes into a space you are not a member of.")
-                .ToResult(StatusCodes.Status403Forbidden), []),
-            _ => (Results.Json(new ImportResult(outcome.Imported, outcome.Skipped), WireJson.Options), [.. outcome.Commits]),
+            ImportRefusal.EventIdTaken => ApiError.Conflict("An eventId in this archive is already used by another user's change."),
+            ImportRefusal.NotAMember => new ApiError("forbidden", "The archive writes into a space you are not a member of.")
+                .ToResult(StatusCodes.Status403Forbidden),
+            _ => Results.Json(new ImportResult(outcome.Imported, outcome.Skipped), WireJson.Options),
         };
     }
 }

@@ -8,10 +8,9 @@ using Npgsql;
 namespace ManaSync.Web.Features.Backup;
 
 /// <param name="Refusal">Why nothing was stored, if so.</param>
-/// <param name="Commits">What was stored, per app, for live subscribers.</param>
-public sealed record ImportOutcome(int Imported, int Skipped, ImportRefusal Refusal, IReadOnlyList<ChangesCommitted> Commits)
+public sealed record ImportOutcome(int Imported, int Skipped, ImportRefusal Refusal)
 {
-    public static ImportOutcome Refused(ImportRefusal refusal) => new(0, 0, refusal, []);
+    public static ImportOutcome Refused(ImportRefusal refusal) => new(0, 0, refusal);
 }
 
 public enum ImportRefusal
@@ -27,14 +26,15 @@ public enum ImportRefusal
 
 /// <summary>
 /// Replays an archive's events into the caller's streams in one transaction: events whose eventId is
-/// already stored are skipped, the rest are appended and merged like pushed changes.
+/// already stored are skipped, the rest are appended and merged like pushed changes, and every node is
+/// notified of the commit.
 /// </summary>
 public static class ImportStore
 {
     private const int ChunkSize = 500;
 
     public static async Task<ImportOutcome> StoreAsync(CallerSessions sessions, Caller caller, BackupManifest manifest,
-        IAsyncEnumerable<BackupLine> lines, TimeSpan maxClockSkew, DateTimeOffset now, CancellationToken cancellation)
+        IAsyncEnumerable<BackupLine> lines, TimeSpan maxClockSkew, TimeProvider time, CancellationToken cancellation)
     {
         await using var scope = await sessions.WriteAsync(caller, cancellation, commitOnSave: false);
         var session = scope.Session;
@@ -71,6 +71,8 @@ public static class ImportStore
                     app.Tables.Add(e.Table);
                 }
             }
+            foreach (var (app, (scopes, tables)) in written)
+                await CommitNotice.SendAsync(session, new ChangesCommitted(caller.UserId, app, [.. scopes], [.. tables], time.GetUtcNow()), cancellation);
             await scope.CommitAsync(cancellation);
         }
         catch (Exception e) when (e.InnerException is PostgresException { SqlState: PostgresErrorCodes.UniqueViolation }
@@ -79,8 +81,6 @@ public static class ImportStore
             // Row-level security hides the other user's event; only the unique index says the id is taken.
             return ImportOutcome.Refused(ImportRefusal.EventIdTaken);
         }
-        return new ImportOutcome(imported, skipped, ImportRefusal.None,
-            written.Select(app => new ChangesCommitted(caller.UserId, app.Key, app.Value.Scopes.ToList(), app.Value.Tables.ToList(), now))
-                .ToList());
+        return new ImportOutcome(imported, skipped, ImportRefusal.None);
     }
 }

@@ -1,14 +1,15 @@
-using System.Text.Json;
 using Npgsql;
+using Wolverine;
+using Wolverine.Runtime;
 
 namespace ManaSync.Web.Features.Live;
 
 /// <summary>
 /// Listens for commits of every node (LISTEN on one dedicated connection) and hands them to this
-/// node's <see cref="LiveHub"/>. After a lost connection it reconnects and wakes every subscriber,
-/// since notifications sent meanwhile are gone.
+/// node's <see cref="ChangesCommittedHandler"/> through Wolverine's local queue. After a lost connection
+/// it reconnects and wakes every subscriber, since notifications sent meanwhile are gone.
 /// </summary>
-public sealed class ChangeListener(NpgsqlDataSource database, LiveHub hub, TimeProvider time, ILogger<ChangeListener> logger)
+public sealed class ChangeListener(NpgsqlDataSource database, LiveHub hub, IWolverineRuntime wolverine, ILogger<ChangeListener> logger)
     : BackgroundService
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
@@ -21,7 +22,7 @@ public sealed class ChangeListener(NpgsqlDataSource database, LiveHub hub, TimeP
             {
                 await using var connection = await database.OpenConnectionAsync(stopping);
                 connection.Notification += (_, notification) => Dispatch(notification.Payload);
-                await using (var listen = new NpgsqlCommand($"listen {ChangesCommittedHandler.Channel}", connection))
+                await using (var listen = new NpgsqlCommand($"listen {CommitNotice.Channel}", connection))
                     await listen.ExecuteNonQueryAsync(stopping);
                 hub.WakeAll();
                 while (!stopping.IsCancellationRequested) await connection.WaitAsync(stopping);
@@ -40,15 +41,20 @@ public sealed class ChangeListener(NpgsqlDataSource database, LiveHub hub, TimeP
 
     private void Dispatch(string payload)
     {
+        if (CommitNotice.Read(payload) is { } commit) _ = PublishAsync(commit);
+        else logger.LogWarning("Ignored a malformed change notification");
+    }
+
+    /// <summary>Hands the commit over without waiting for it: Npgsql raises notifications on its reading thread.</summary>
+    private async Task PublishAsync(ChangesCommitted commit)
+    {
         try
         {
-            if (JsonSerializer.Deserialize<ChangesCommitted>(payload) is not { } commit) return;
-            Metrics.SyncMetrics.NotificationArrived(time.GetUtcNow() - commit.CommittedAt);
-            hub.Publish(commit);
+            await new MessageBus(wolverine).PublishAsync(commit);
         }
-        catch (JsonException)
+        catch (Exception e)
         {
-            logger.LogWarning("Ignored a malformed change notification");
+            logger.LogWarning(e, "Could not hand a change notification to this node's subscribers");
         }
     }
 }

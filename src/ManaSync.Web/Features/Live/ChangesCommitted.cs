@@ -1,12 +1,25 @@
+using ManaSync.Events;
+using ManaSync.Projections.Records;
+
 namespace ManaSync.Web.Features.Live;
 
 /// <summary>
-/// A push committed changes: published by the push endpoint, fanned out to every node. It only
-/// wakes subscribers; they read the changes themselves from their cursors, so a lost notification
-/// delays data but never loses it.
+/// A transaction stored changes: sent by that transaction itself (<see cref="CommitNotice"/>) to every
+/// node. It only wakes subscribers; they read the changes themselves from their cursors, so a lost
+/// notification delays data but never loses it.
 /// </summary>
 /// <param name="Scopes">The record scopes written (the user's own, or spaces).</param>
 /// <param name="Tables">The tables written; empty means "any table" (a list too long for a notification).</param>
-/// <param name="CommittedAt">When the push committed, to measure how long notifications take.</param>
+/// <param name="CommittedAt">Stamped just before the commit, to measure how long notifications take.</param>
 public sealed record ChangesCommitted(string UserId, string AppId, IReadOnlyList<string> Scopes, IReadOnlyList<string> Tables,
-    DateTimeOffset CommittedAt);
+    DateTimeOffset CommittedAt)
+{
+    /// <summary>What a user's events, all of one app, wrote.</summary>
+    public static ChangesCommitted Of(string userId, string appId, IEnumerable<ChangeRecorded> events, DateTimeOffset committedAt)
+    {
+        var written = events as IReadOnlyCollection<ChangeRecorded> ?? events.ToList();
+        return new ChangesCommitted(userId, appId,
+            written.Select(e => RecordKey.ScopeOf(e.UserId, e.SpaceId)).Distinct().ToList(),
+            written.Select(e => e.Table).Distinct().ToList(), committedAt);
+    }
+}

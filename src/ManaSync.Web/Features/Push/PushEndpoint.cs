@@ -1,8 +1,6 @@
 using ManaSync.Events.Upcasting;
-using ManaSync.Projections.Records;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
-using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.Metrics;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Features.Sync;
@@ -18,7 +16,6 @@ public static class PushEndpoint
 {
     public const int ServerChangesLimit = 1000;
 
-    /// <returns>The response, and (when anything was stored) the commit for live subscribers on every node.</returns>
     [WolverinePost("/sync/{appId}")]
     [ProducesResponseType<SyncResponse>(StatusCodes.Status200OK)]
     [ProducesResponseType<ApiError>(StatusCodes.Status400BadRequest)]
@@ -28,43 +25,35 @@ public static class PushEndpoint
     [ProducesResponseType<ApiError>(StatusCodes.Status409Conflict)]
     [ProducesResponseType<ApiError>(StatusCodes.Status413PayloadTooLarge)]
     [ProducesResponseType<ApiError>(StatusCodes.Status503ServiceUnavailable)]
-    public static async Task<(IResult, ChangesCommitted?)> Post(string appId, HttpContext http, CallerSessions sessions,
+    public static async Task<IResult> Post(string appId, HttpContext http, CallerSessions sessions,
         BillingGate billing, Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time,
         CancellationToken cancellation)
     {
-        if (!AppId.IsValid(appId)) return (ApiError.BadRequest(AppId.Rule), null);
-        if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid) return (unpaid, null);
+        if (!AppId.IsValid(appId)) return ApiError.BadRequest(AppId.Rule);
+        if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid) return unpaid;
         if (await RequestBody.ReadAsync(http.Request, cancellation) is not { } body)
-            return (ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch."), null);
+            return ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch.");
 
         var (batch, fault) = PushValidation.Read(body, http.Request.Headers["X-Client-Id"].ToString(), upcasting.CurrentVersion);
-        if (fault is not null) return (ApiError.BadRequest(fault.Message, fault.Index), null);
+        if (fault is not null) return ApiError.BadRequest(fault.Message, fault.Index);
         if (!Cursor.TryRead(batch!.Since, out var since))
-            return (ApiError.BadRequest("since is not a cursor this server issued."), null);
+            return ApiError.BadRequest("since is not a cursor this server issued.");
 
         var (caller, spacesKnown) = await memberships.CallerAsync(http.User, cancellation);
-        if (PushAccess.Check(batch, caller, spacesKnown) is { } denied) return (denied, null);
+        if (PushAccess.Check(batch, caller, spacesKnown) is { } denied) return denied;
 
         var userId = caller.UserId;
         var now = time.GetUtcNow();
         var outcome = await PushStore.StoreAsync(sessions, caller, batch,
-            commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx, upcasting), cancellation);
-        if (outcome.Clash is { } clash) return (ApiError.Conflict(clash.Message, clash.Index), null);
+            commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx, upcasting), time, cancellation);
+        if (outcome.Clash is { } clash) return ApiError.Conflict(clash.Message, clash.Index);
         SyncMetrics.Pushed(batch.Changes.Count, outcome);
 
         await using var query = await sessions.ReadAsync(caller, cancellation);
         var page = await ChangeFeed.ReadAsync(query.Session,
             new FeedRequest(caller.Scopes, appId, null, since, batch.ClientId, ServerChangesLimit), cancellation);
-        var response = Results.Json(
+        return Results.Json(
             new SyncResponse(page.Changes, outcome.Conflicts, Cursor.Encode(page.Next), page.HasMore ? true : null),
             WireJson.Options);
-        return (response, Committed(userId, appId, outcome, time.GetUtcNow()));
     }
-
-    private static ChangesCommitted? Committed(string userId, string appId, PushOutcome outcome, DateTimeOffset committedAt) =>
-        outcome.Events.Count == 0
-            ? null
-            : new ChangesCommitted(userId, appId,
-                outcome.Events.Select(e => RecordKey.ScopeOf(e.UserId, e.SpaceId)).Distinct().ToList(),
-                outcome.Events.Select(e => e.Table).Distinct().ToList(), committedAt);
 }

@@ -1,5 +1,6 @@
 using ManaSync.Events;
 using ManaSync.Projections.Records;
+using ManaSync.Web.Features.Live;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure.Isolation;
@@ -10,20 +11,20 @@ namespace ManaSync.Web.Features.Push;
 
 /// <summary>
 /// Stores a push in one transaction: every change becomes an event and is merged into its record
-/// view, or nothing is stored at all.
+/// view, and every node is notified of the commit, or nothing is stored at all.
 /// </summary>
 public static class PushStore
 {
     private const int Attempts = 3;
 
     public static async Task<PushOutcome> StoreAsync(CallerSessions sessions, Caller caller, PushBatch batch,
-        Func<long, PushContext> contextAt, CancellationToken cancellation)
+        Func<long, PushContext> contextAt, TimeProvider time, CancellationToken cancellation)
     {
         for (var attempt = 1; ; attempt++)
         {
             try
             {
-                return await StoreOnceAsync(sessions, caller, batch, contextAt, cancellation);
+                return await StoreOnceAsync(sessions, caller, batch, contextAt, time, cancellation);
             }
             catch (Exception e) when (ViolatedConstraint(e) == EventIdIndex && attempt > 1)
             {
@@ -40,7 +41,7 @@ public static class PushStore
     }
 
     private static async Task<PushOutcome> StoreOnceAsync(CallerSessions sessions, Caller caller, PushBatch batch,
-        Func<long, PushContext> contextAt, CancellationToken cancellation)
+        Func<long, PushContext> contextAt, TimeProvider time, CancellationToken cancellation)
     {
         await using var scope = await sessions.WriteAsync(caller, cancellation);
         var session = scope.Session;
@@ -59,6 +60,7 @@ public static class PushStore
         if (outcome.Clash is not null || outcome.Events.Count == 0) return outcome;
 
         EventLog.Append(session, streamKey, outcome.Events);
+        await CommitNotice.SendAsync(session, ChangesCommitted.Of(context.UserId, context.AppId, outcome.Events, time.GetUtcNow()), cancellation);
         await session.SaveChangesAsync(cancellation);
         return outcome;
     }

@@ -8,7 +8,6 @@ using Microsoft.AspNetCore.Routing;
 using System;
 using System.Linq;
 using Wolverine.Http;
-using Wolverine.Runtime;
 
 namespace Internal.Generated.WolverineHandlers
 {
@@ -23,9 +22,8 @@ namespace Internal.Generated.WolverineHandlers
         private readonly ManaSync.Web.Features.Tenancy.Memberships _memberships;
         private readonly ManaSync.Web.Infrastructure.Isolation.CallerSessions _callerSessions;
         private readonly System.TimeProvider _timeProvider;
-        private readonly Wolverine.Runtime.IWolverineRuntime _wolverineRuntime;
 
-        public POST_sync_appId(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, ManaSync.Events.Upcasting.ChangeUpcasting changeUpcasting, ManaSync.Web.Configuration.ServerSettings serverSettings, ManaSync.Web.Features.Tenancy.BillingGate billingGate, ManaSync.Web.Features.Tenancy.Memberships memberships, ManaSync.Web.Infrastructure.Isolation.CallerSessions callerSessions, System.TimeProvider timeProvider, Wolverine.Runtime.IWolverineRuntime wolverineRuntime) : base(wolverineHttpOptions)
+        public POST_sync_appId(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, ManaSync.Events.Upcasting.ChangeUpcasting changeUpcasting, ManaSync.Web.Configuration.ServerSettings serverSettings, ManaSync.Web.Features.Tenancy.BillingGate billingGate, ManaSync.Web.Features.Tenancy.Memberships memberships, ManaSync.Web.Infrastructure.Isolation.CallerSessions callerSessions, System.TimeProvider timeProvider) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _changeUpcasting = changeUpcasting;
@@ -34,12 +32,10 @@ namespace Internal.Generated.WolverineHandlers
             _memberships = memberships;
             _callerSessions = callerSessions;
             _timeProvider = timeProvider;
-            _wolverineRuntime = wolverineRuntime;
         }
 
         public override async System.Threading.Tasks.Task Handle(Microsoft.AspNetCore.Http.HttpContext httpContext)
         {
-            var messageContext = new Wolverine.Runtime.MessageContext(_wolverineRuntime);
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "ManaSync.Web.Features.Push.PushEndpoint").SetTag("http.route", "/sync/{appId}").SetTag("http.request.method", "POST");
             var appId = (string?)httpContext.GetRouteValue("appId");
             if(appId == null)
@@ -50,16 +46,9 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            (var result, var changesCommitted) = await ManaSync.Web.Features.Push.PushEndpoint.Post(appId, httpContext, _callerSessions, _billingGate, _memberships, _changeUpcasting, _serverSettings, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
-
-            
-            // Outgoing, cascaded message
-            await messageContext.EnqueueCascadingAsync(changesCommitted).ConfigureAwait(false);
+            var result = await ManaSync.Web.Features.Push.PushEndpoint.Post(appId, httpContext, _callerSessions, _billingGate, _memberships, _changeUpcasting, _serverSettings, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
             await result.ExecuteAsync(httpContext).ConfigureAwait(false);
-            
-            // Have to flush outgoing messages just in case Marten did nothing because of https://github.com/JasperFx/wolverine/issues/536
-            await messageContext.FlushOutgoingMessagesAsync().ConfigureAwait(false);
         }
     }
 
