@@ -81,4 +81,11 @@ public sealed class CommitNoticeTests(AppFixture app) : SyncTest(app)
         Assert.All(payloads, payload => Assert.True(System.Text.Encoding.UTF8.GetByteCount(payload) <= CommitNotice.MaxPayloadBytes));
         Assert.Equal(scopes, payloads.SelectMany(payload => CommitNotice.Read(payload)!.Scopes));
     }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("null")]
+    [InlineData("{}")]
+    [InlineData("{\"UserId\":\"alice\",\"AppId\":\"todo\",\"Tables\":[]}")]
+    public void A_payload_that_is_not_a_whole_commit_reads_as_none(string payload) => Assert.Null(CommitNotice.Read(payload));
 }

@@ -71,12 +71,14 @@ public static class CommitNotice
         if (scopes.Count > 0) yield return JsonSerializer.Serialize(anyTable with { Scopes = scopes });
     }
 
-    /// <summary>The commit a payload announces, or null when it is not one.</summary>
+    /// <summary>The commit a payload announces, or null when it is not one (a payload missing a member included).</summary>
     public static ChangesCommitted? Read(string payload)
     {
         try
         {
-            return JsonSerializer.Deserialize<ChangesCommitted>(payload);
+            return JsonSerializer.Deserialize<ChangesCommitted>(payload) is { UserId: not null, AppId: not null, Scopes: not null, Tables: not null } commit
+                ? commit
+                : null;
         }
         catch (JsonException)
         {
