@@ -47,15 +47,21 @@ public sealed class ProductionModeTests : IAsyncLifetime
     {
         var token = Ed25519Tokens.Issue(_key, "log-user", TimeSpan.FromMinutes(5), DateTimeOffset.UtcNow);
         await _server.ClientWithToken(token).PullAsync("todo", "tasks");
-        await Task.Delay(500);
 
-        var requestLines = _server.Output.Split('\n')
-            .Where(line => line.StartsWith('{') && line.Contains("/sync/todo/pull"))
-            .Select(line => JsonDocument.Parse(line).RootElement)
-            .ToList();
+        // The log is written asynchronously: wait for the request's lines instead of a fixed time a busy machine may exceed.
+        static bool ByLogUser(JsonElement line) => line.GetRawText().Contains("\"UserId\":\"log-user\"");
+        List<JsonElement> requestLines = [];
+        for (var attempt = 0; attempt < 100 && !requestLines.Any(ByLogUser); attempt++)
+        {
+            await Task.Delay(100);
+            requestLines = _server.Output.Split('\n')
+                .Where(line => line.StartsWith('{') && line.Contains("/sync/todo/pull"))
+                .Select(line => JsonDocument.Parse(line).RootElement)
+                .ToList();
+        }
 
         Assert.NotEmpty(requestLines);
-        Assert.Contains(requestLines, line => line.GetRawText().Contains("\"UserId\":\"log-user\""));
+        Assert.Contains(requestLines, ByLogUser);
         Assert.DoesNotContain(token, _server.Output);
     }
 }
