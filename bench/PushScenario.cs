@@ -12,20 +12,26 @@ namespace ManaSync.Bench;
 /// loop, then the same load offered at a fixed rate of half the measured throughput. Beside it, in
 /// the same run, pgbench inserting the same change rows 50 to a transaction with 4 clients.
 /// <c>push</c> inserts new records; <c>push-updates</c> updates the same 50 records of each user over
-/// and over (the read-modify-write path of the record view).
+/// and over (the read-modify-write path of the record view). An optional second argument stores that
+/// many changes (new records of the same users) before the warm-up, to see how cost grows with history.
 /// </summary>
 public static class PushScenario
 {
     private const int Users = 16, BatchSize = 50, RawClients = 4;
     private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(60), Measured = TimeSpan.FromSeconds(30);
 
-    public static Task RunInsertsAsync(string[] args) => RunAsync(updates: false, BatchSizeFrom(args));
+    public static Task RunInsertsAsync(string[] args) => RunAsync(updates: false, BatchSizeFrom(args), HistoryFrom(args));
 
-    public static Task RunUpdatesAsync(string[] args) => RunAsync(updates: true, BatchSizeFrom(args));
+    public static Task RunUpdatesAsync(string[] args) => RunAsync(updates: true, BatchSizeFrom(args), HistoryFrom(args));
 
     private static int BatchSizeFrom(string[] args) => args.Length > 0 ? int.Parse(args[0]) : BatchSize;
 
-    private static async Task RunAsync(bool updates, int batchSize)
+    private static long HistoryFrom(string[] args) => args.Length > 1 ? long.Parse(args[1]) : 0;
+
+    /// <summary>Changes acknowledged so far in this run: the length of the event log.</summary>
+    private static long _acknowledged;
+
+    private static async Task RunAsync(bool updates, int batchSize, long history)
     {
         var database = await TestCluster.CreateDatabaseAsync();
         var raw = await RawPostgres.InsertChangeRowsAsync(database, batchSize, RawClients, Measured);
@@ -34,6 +40,12 @@ public static class PushScenario
         var tcpBefore = TcpCounters.Read();
         await using var server = await ProductionServer.StartAsync(database);
         var devices = Enumerable.Range(0, Users).Select(u => new Device(server.ClientFor($"user-{u}", $"device-{u}"), u, batchSize)).ToList();
+        var historyTook = Stopwatch.StartNew();
+        await Task.WhenAll(devices.Select(device => Task.Run(async () =>
+        {
+            while (Interlocked.Read(ref _acknowledged) < history) await device.PushAsync(device.NextBatch(updates: false));
+        })));
+        historyTook.Stop();
         if (updates)
             foreach (var device in devices) await device.PushAsync(device.NextBatch(updates: false));
 
@@ -53,6 +65,8 @@ public static class PushScenario
         Console.WriteLine($"| batch latency p50 / p99 / p99.9 | {Stats.Percentile(closed.Latencies, 50):F1} / {Stats.Percentile(closed.Latencies, 99):F1} / " +
                           $"{Stats.Percentile(closed.Latencies, 99.9):F1} ms | {raw.AverageLatencyMs:F1} ms (average) | |");
         Console.WriteLine($"| errors | {closed.Errors} | | |");
+        Console.WriteLine($"| events stored when the measurement began (history: {history:N0} before a {WarmUp.TotalSeconds:F0} s warm-up, " +
+                          $"stored in {historyTook.Elapsed.TotalSeconds:F0} s) | {closed.EventsBefore:N0} | | |");
         Console.WriteLine($"| CPU per batch, closed loop: server / PostgreSQL | {closed.Cpu.Server.TotalMilliseconds / closed.Latencies.Count:F1} / " +
                           $"{closed.Cpu.Postgres.TotalMilliseconds / closed.Latencies.Count:F1} ms | | |");
         Console.WriteLine($"| fixed rate {fixedRate.Rate:F1} batches/s ({fixedRate.Rate * batchSize:F0} changes/s) for {Measured.TotalSeconds:F0} s: " +
@@ -73,7 +87,8 @@ public static class PushScenario
     private static readonly ConcurrentDictionary<string, int> Failures = new();
 
     /// <param name="SendLag">How late the fixed-rate sender sent each batch: the client's own delay.</param>
-    private sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default, List<double>? SendLag = null);
+    private sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default, List<double>? SendLag = null,
+        long EventsBefore = 0);
 
     private static async Task<Run> ClosedLoopAsync(List<Device> devices, bool updates, int serverProcessId)
     {
@@ -85,9 +100,9 @@ public static class PushScenario
         var cpu = Task.Run(async () =>
         {
             await Task.Delay(WarmUp);
-            var before = CpuUse.Now(serverProcessId);
+            var (before, events) = (CpuUse.Now(serverProcessId), Interlocked.Read(ref _acknowledged));
             await Task.Delay(Measured);
-            return CpuUse.Now(serverProcessId) - before;
+            return (Use: CpuUse.Now(serverProcessId) - before, EventsBefore: events);
         });
         await Task.WhenAll(devices.Select(device => Task.Run(async () =>
         {
@@ -101,7 +116,8 @@ public static class PushScenario
                 else Interlocked.Increment(ref errors);
             }
         })));
-        return new Run(latencies.ToList(), errors, Cpu: await cpu);
+        var (use, eventsBefore) = await cpu;
+        return new Run(latencies.ToList(), errors, Cpu: use, EventsBefore: eventsBefore);
     }
 
     /// <summary>Sends on a fixed schedule whatever the replies; latency counts from the scheduled time (no coordinated omission).</summary>
@@ -166,6 +182,7 @@ public static class PushScenario
                     Failures.AddOrUpdate(((int)reply.Status).ToString(), 1, (_, count) => count + 1);
                     return false;
                 }
+                Interlocked.Add(ref _acknowledged, batchSize);
                 using var json = JsonDocument.Parse(reply.Text);
                 Volatile.Write(ref _cursor, json.RootElement.GetProperty("syncedUntil").GetString());
                 return true;
