@@ -41,9 +41,12 @@ public static class PushScenario
         await using var server = await ProductionServer.StartAsync(database);
         var devices = Enumerable.Range(0, Users).Select(u => new Device(server.ClientFor($"user-{u}", $"device-{u}"), u, batchSize)).ToList();
         var historyTook = Stopwatch.StartNew();
+        // A device that fails stops storing (its failures are reported below); the others carry on.
         await Task.WhenAll(devices.Select(device => Task.Run(async () =>
         {
-            while (Interlocked.Read(ref _acknowledged) < history) await device.PushAsync(device.NextBatch(updates: false));
+            while (Interlocked.Read(ref _acknowledged) < history && await device.PushAsync(device.NextBatch(updates: false)))
+            {
+            }
         })));
         historyTook.Stop();
         if (updates)

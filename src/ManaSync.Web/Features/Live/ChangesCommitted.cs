@@ -15,11 +15,8 @@ public sealed record ChangesCommitted(string UserId, string AppId, IReadOnlyList
     DateTimeOffset CommittedAt)
 {
     /// <summary>What a user's events, all of one app, wrote.</summary>
-    public static ChangesCommitted Of(string userId, string appId, IEnumerable<ChangeRecorded> events, DateTimeOffset committedAt)
-    {
-        var written = events as IReadOnlyCollection<ChangeRecorded> ?? events.ToList();
-        return new ChangesCommitted(userId, appId,
-            written.Select(e => RecordKey.ScopeOf(e.UserId, e.SpaceId)).Distinct().ToList(),
-            written.Select(e => e.Table).Distinct().ToList(), committedAt);
-    }
+    public static ChangesCommitted Of(string userId, string appId, IReadOnlyCollection<ChangeRecorded> events, DateTimeOffset committedAt) =>
+        new(userId, appId,
+            events.Select(e => RecordKey.ScopeOf(e.UserId, e.SpaceId)).Distinct().ToList(),
+            events.Select(e => e.Table).Distinct().ToList(), committedAt);
 }
