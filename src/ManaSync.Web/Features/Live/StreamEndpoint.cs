@@ -18,9 +18,9 @@ namespace ManaSync.Web.Features.Live;
 public static class StreamEndpoint
 {
     /// <summary>
-    /// Even without a notification (lost when a node fails between its commit and its NOTIFY), a stream
-    /// rereads about this often (see <see cref="RereadSchedule"/>). Idle streams cost what they reread:
-    /// at 15 s, 1,000 idle streams took a quarter of a core (docs/benchmarks.md).
+    /// Even without a notification (one that never arrives, say on a listener connection that died
+    /// unnoticed), a stream rereads about this often (see <see cref="RereadSchedule"/>). Idle streams
+    /// cost what they reread: at 15 s, 1,000 idle streams took a quarter of a core (docs/benchmarks.md).
     /// </summary>
     public static readonly TimeSpan PollInterval = TimeSpan.FromSeconds(60);
 
