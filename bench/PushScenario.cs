@@ -4,13 +4,15 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using ManaSync.Testing;
+using Npgsql;
 
 namespace ManaSync.Bench;
 
 /// <summary>
 /// Push throughput and latency: 16 users, each one device pushing batches of 50 changes in a closed
 /// loop, then the same load offered at a fixed rate of half the measured throughput. Beside it, in
-/// the same run, pgbench inserting the same change rows 50 to a transaction with 4 clients.
+/// the same run, pgbench inserting the same change rows 50 to a transaction with 4 clients, and the
+/// same changes stored by hand-written SQL in ManaSync's schema (the floor any server on it has).
 /// <c>push</c> inserts new records; <c>push-updates</c> updates the same 50 records of each user over
 /// and over (the read-modify-write path of the record view). An optional second argument stores that
 /// many changes (new records of the same users) before the warm-up, to see how cost grows with history.
@@ -36,6 +38,7 @@ public static class PushScenario
         var database = await TestCluster.CreateDatabaseAsync();
         var raw = await RawPostgres.InsertChangeRowsAsync(database, batchSize, RawClients, Measured);
         var rawRowsPerSecond = raw.TransactionsPerSecond * batchSize;
+        var floorChangesPerSecond = await SqlFloorAsync(database, updates, batchSize);
 
         var tcpBefore = TcpCounters.Read();
         await using var server = await ProductionServer.StartAsync(database);
@@ -65,6 +68,9 @@ public static class PushScenario
         Console.WriteLine($"| push, {Users} users × batches of {batchSize} {what} | ManaSync | raw PostgreSQL (pgbench, {RawClients} clients, {batchSize}-row INSERT) | ratio |");
         Console.WriteLine("|---|---|---|---|");
         Console.WriteLine($"| changes/s, closed loop {Measured.TotalSeconds:F0} s | {changesPerSecond:F0} | {rawRowsPerSecond:F0} | {changesPerSecond / rawRowsPerSecond:F2} |");
+        Console.WriteLine($"| changes/s of the SQL floor: the same events and record views written set-based by hand, {RawClients} clients, no server | " +
+                          $"{floorChangesPerSecond:F0} | {rawRowsPerSecond:F0} | {floorChangesPerSecond / rawRowsPerSecond:F2} |");
+        Console.WriteLine($"| ManaSync / SQL floor | {changesPerSecond / floorChangesPerSecond:F2} | | |");
         Console.WriteLine($"| batch latency p50 / p99 / p99.9 | {Stats.Percentile(closed.Latencies, 50):F1} / {Stats.Percentile(closed.Latencies, 99):F1} / " +
                           $"{Stats.Percentile(closed.Latencies, 99.9):F1} ms | {raw.AverageLatencyMs:F1} ms (average) | |");
         Console.WriteLine($"| errors | {closed.Errors} | | |");
@@ -88,6 +94,22 @@ public static class PushScenario
     }
 
     private static readonly ConcurrentDictionary<string, int> Failures = new();
+
+    /// <summary>
+    /// What PostgreSQL alone needs to store the same changes in ManaSync's schema, on a database of its
+    /// own (the server starts once to create the schema and row security, then stops), so that the
+    /// ratio to raw PostgreSQL shows how much of the gap the data model itself sets. The database is
+    /// dropped afterwards, so that vacuuming it does not run beside the server's measurement.
+    /// </summary>
+    private static async Task<double> SqlFloorAsync(string otherDatabase, bool updates, int batchSize)
+    {
+        var database = await TestCluster.CreateDatabaseAsync();
+        await (await ProductionServer.StartAsync(database)).DisposeAsync();
+        var floor = await RawPostgres.StoreChangesFloorAsync(database, batchSize, updates, RawClients, Measured);
+        await RawPostgres.ExecuteAsync(otherDatabase, $"drop database {new NpgsqlConnectionStringBuilder(database).Database} with (force)");
+        await RawPostgres.ExecuteAsync(otherDatabase, "checkpoint");
+        return floor.TransactionsPerSecond * batchSize;
+    }
 
     /// <param name="SendLag">How late the fixed-rate sender sent each batch: the client's own delay.</param>
     private sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default, List<double>? SendLag = null,
