@@ -21,23 +21,14 @@ public static partial class RawPostgres
                                       stream text not null, data jsonb not null);
             create index on raw_changes (stream);
             """);
-        var script = Path.GetTempFileName();
-        await File.WriteAllTextAsync(script, $$$"""
+        return await PgbenchAsync(database, $$$"""
             \set user random(1, 16)
             insert into raw_changes (stream, data)
             select 'todo:user-' || :user,
                    ('{"table":"tasks","id":"' || gen_random_uuid() || '","op":"insert","data":{"title":"Buy oat milk ' || g ||
                     '","done":false,"order":' || g || ',"note":"Two litres, the barista kind"}}')::jsonb
             from generate_series(1, {{{rowsPerTransaction}}}) as g;
-            """);
-        try
-        {
-            return await PgbenchAsync(database, script, clients, duration);
-        }
-        finally
-        {
-            File.Delete(script);
-        }
+            """, clients, duration);
     }
 
     /// <summary>
@@ -51,11 +42,11 @@ public static partial class RawPostgres
     public static async Task<PgbenchResult> StoreChangesFloorAsync(string database, int rowsPerTransaction, bool updates, int clients,
         TimeSpan duration)
     {
-        var script = Path.GetTempFileName();
         // pgbench replaces ":name" everywhere, string literals included, hence chr(58) for ':'.
         var recordId = updates ? "'u' || :user || '-r' || g" : "'u' || :user || '-r' || :batch || '-' || g";
         // Each client is one user, as each bench device is: no client waits for another's stream lock.
-        await File.WriteAllTextAsync(script, $$$"""
+        // Prepared, as the server's own statements are: the floor should be the most a server could reach.
+        return await PgbenchAsync(database, $$$"""
             \set user :client_id + 1
             \set batch random(1, 1000000000000)
             begin;
@@ -95,16 +86,7 @@ public static partial class RawPostgres
             on conflict (id) do update set data = excluded.data, mt_version = manasync.mt_doc_recordview.mt_version + 1,
                 mt_last_modified = excluded.mt_last_modified, position_tx = excluded.position_tx, position_index = excluded.position_index;
             commit;
-            """);
-        try
-        {
-            // Prepared, as the server's own statements are: the floor should be the most a server could reach.
-            return await PgbenchAsync(database, script, clients, duration, prepared: true);
-        }
-        finally
-        {
-            File.Delete(script);
-        }
+            """, clients, duration, prepared: true);
     }
 
     private const string Snapshot =
@@ -118,28 +100,37 @@ public static partial class RawPostgres
         await command.ExecuteNonQueryAsync();
     }
 
-    private static async Task<PgbenchResult> PgbenchAsync(string database, string script, int clients, TimeSpan duration,
+    private static async Task<PgbenchResult> PgbenchAsync(string database, string scriptText, int clients, TimeSpan duration,
         bool prepared = false)
     {
-        var connection = new NpgsqlConnectionStringBuilder(database);
-        var start = new ProcessStartInfo("pgbench")
+        var script = Path.GetTempFileName();
+        await File.WriteAllTextAsync(script, scriptText);
+        try
         {
-            ArgumentList =
+            var connection = new NpgsqlConnectionStringBuilder(database);
+            var start = new ProcessStartInfo("pgbench")
             {
-                "-n", "-c", clients.ToString(), "-j", Math.Min(clients, Environment.ProcessorCount).ToString(),
-                "-T", ((int)duration.TotalSeconds).ToString(), "-M", prepared ? "prepared" : "simple", "-f", script,
-                "-h", connection.Host!, "-p", connection.Port.ToString(), "-U", connection.Username!, connection.Database!,
-            },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-        };
-        start.Environment["PGPASSWORD"] = connection.Password;
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("pgbench did not start");
-        var output = await process.StandardOutput.ReadToEndAsync();
-        var errors = await process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"pgbench failed ({process.ExitCode}): {errors}{output}");
-        return new PgbenchResult(Number(Tps(), output), Number(Latency(), output));
+                ArgumentList =
+                {
+                    "-n", "-c", clients.ToString(), "-j", Math.Min(clients, Environment.ProcessorCount).ToString(),
+                    "-T", ((int)duration.TotalSeconds).ToString(), "-M", prepared ? "prepared" : "simple", "-f", script,
+                    "-h", connection.Host!, "-p", connection.Port.ToString(), "-U", connection.Username!, connection.Database!,
+                },
+                RedirectStandardOutput = true,
+                RedirectStandardError = true,
+            };
+            start.Environment["PGPASSWORD"] = connection.Password;
+            using var process = Process.Start(start) ?? throw new InvalidOperationException("pgbench did not start");
+            var output = await process.StandardOutput.ReadToEndAsync();
+            var errors = await process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            if (process.ExitCode != 0) throw new InvalidOperationException($"pgbench failed ({process.ExitCode}): {errors}{output}");
+            return new PgbenchResult(Number(Tps(), output), Number(Latency(), output));
+        }
+        finally
+        {
+            File.Delete(script);
+        }
     }
 
     private static double Number(Regex pattern, string output) =>
