@@ -42,9 +42,6 @@ public sealed class RecordView
 
     public bool IsAlive(Write write) => Tombstone is null || write.Stamp.UtcTicks > Tombstone.Stamp.UtcTicks;
 
-    public IEnumerable<KeyValuePair<string, FieldState>> LiveFields() =>
-        Fields.Where(entry => IsAlive(entry.Value.Write));
-
     public static RecordView Create(ChangeRecorded change) => new()
     {
         Id = RecordKey.For(change),

@@ -10,4 +10,7 @@ public static class WireJson
     {
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
+
+    /// <summary>The JSON value null, where a value must be present.</summary>
+    public static readonly JsonElement Null = JsonSerializer.SerializeToElement<object?>(null);
 }

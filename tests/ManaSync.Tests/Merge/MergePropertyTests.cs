@@ -13,13 +13,14 @@ namespace ManaSync.Tests.Merge;
 public sealed class MergePropertyTests
 {
     internal static readonly DateTimeOffset Base = new(2026, 1, 1, 10, 0, 0, TimeSpan.Zero);
-    private static readonly string[] FieldNames = ["title", "done", "deletedAt"];
+    // Key paths among them: "meta.a" writes into "meta", and a later "meta" write supersedes it.
+    private static readonly string[] FieldNames = ["title", "done", "deletedAt", "meta", "meta.a", "meta.a.b"];
 
     // Few distinct stamps and arrival times, so exact ties are common.
     private static readonly Gen<DateTimeOffset> Stamp = Gen.Int[0, 4].Select(minutes => Base.AddMinutes(minutes));
 
     internal static readonly Gen<ChangeRecorded> Change =
-        Gen.Select(Gen.Int[0, 3], Stamp, Stamp, Gen.Int[0, 2], Gen.Long[1, 4], Gen.Guid, Gen.Int[0, 9])
+        Gen.Select(Gen.Int[0, 3], Stamp, Stamp, Gen.Int[0, FieldNames.Length - 1], Gen.Long[1, 4], Gen.Guid, Gen.Int[0, 9])
             .SelectMany(t => Gen.Select(Gen.Int[0, 2], Gen.Bool).Select(u =>
             {
                 var (opPick, stamp, received, field, tx, eventId, value) = t;
@@ -121,5 +122,5 @@ public sealed class MergePropertyTests
             .Select(f => $"{f.Key}={f.Value.Value.GetRawText()}@{f.Value.Write.Stamp:O}/{f.Value.Write.EventId}")
             .Append($"inserted={view.Inserted?.EventId} tombstone={view.Tombstone?.EventId}")
             .Append($"live={view.IsLive} position={view.Position}")
-            .Append("live fields=" + string.Join(",", view.LiveFields().Select(f => f.Key).Order())));
+            .Append("live fields=" + string.Join(",", LiveState.Of(view).Select(f => $"{f.Name}={f.Value.GetRawText()}").Order())));
 }

@@ -61,6 +61,10 @@ public class AppFixture : IAsyncLifetime
 
     public SyncClient ClientFor(string userId, string? clientId = null) => new(Client, TokenFor(userId), clientId);
 
+    /// <summary>A device running the deployed web client's sync engine for one app.</summary>
+    public DeployedClient DeviceFor(string userId, string clientId, string appId, IReadOnlyList<string> tables, Func<DateTimeOffset>? clock = null) =>
+        new(Client, TokenFor(userId), userId, appId, clientId, tables, clock ?? (() => DateTimeOffset.UtcNow));
+
     public async Task ResetAsync()
     {
         await Store.Advanced.Clean.DeleteAllEventDataAsync();

@@ -33,7 +33,7 @@ public static class AsOfEndpoint
         {
             var view = RecordView.Create(group.First());
             foreach (var change in group) view.Apply(change);
-            return new { deleted = !view.IsLive, record = ChangeEmitter.Emit(view, Since.Beginning, excludeClientId: null) };
+            return new { deleted = !view.IsLive, record = ChangeEmitter.Emit(view, Since.Beginning, excludeClientId: null, fromScratch: true).SingleOrDefault() };
         }).ToList();
         return Results.Json(new { asOf = Timestamps.Format(asOf), records }, WireJson.Options);
     }

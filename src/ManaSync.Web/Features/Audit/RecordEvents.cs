@@ -40,5 +40,5 @@ public static class RecordEvents
 
     /// <summary>Each field's live value, as clients would see it.</summary>
     public static Dictionary<string, JsonElement> LiveValues(RecordView view) =>
-        view.LiveFields().ToDictionary(field => field.Key, field => field.Value.Value);
+        LiveState.Of(view).ToDictionary(field => field.Name, field => field.Value);
 }

@@ -33,7 +33,8 @@ public static class PullEndpoint
         var (caller, _) = await memberships.CallerAsync(http.User, cancellation);
         await using var session = await sessions.ReadAsync(caller, cancellation);
         var page = await ChangeFeed.ReadAsync(session.Session,
-            new FeedRequest(caller.Scopes, appId, [table], since, clientId.Length > 0 ? clientId : null, limit),
+            new FeedRequest(caller.Scopes, appId, [table], since, clientId.Length > 0 ? clientId : null, limit,
+                FromScratch: since == Since.Beginning),
             cancellation);
         return Results.Json(new SyncResponse(page.Changes, [], Cursor.Encode(page.Next), page.HasMore ? true : null),
             WireJson.Options);

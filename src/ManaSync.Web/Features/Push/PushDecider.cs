@@ -94,13 +94,13 @@ public static class PushDecider
             yield return (name, field.Value, field.UpdatedAt);
     }
 
-    /// <summary>A pushed field lost when the server keeps a value from outside this batch.</summary>
+    /// <summary>A pushed field lost when a write from outside this batch decides its value (its own, or one to an ancestor key path).</summary>
     private static WireConflict? LostTo(RecordView view, ChangeRecorded change,
         (string Name, System.Text.Json.JsonElement Value, DateTimeOffset Stamp) pushed, HashSet<Guid> batchEventIds)
     {
-        var winner = view.Fields[pushed.Name];
-        if (batchEventIds.Contains(winner.Write.EventId)) return null;
+        var winner = LiveState.DecidingWrite(view, pushed.Name)!;
+        if (batchEventIds.Contains(winner.EventId)) return null;
         return new WireConflict(change.Table, change.RecordId, pushed.Name, pushed.Value, Timestamps.Format(pushed.Stamp),
-            winner.Value, Timestamps.Format(winner.Write.Stamp));
+            LiveState.ValueAt(view, pushed.Name) ?? Infrastructure.WireJson.Null, Timestamps.Format(winner.Stamp));
     }
 }

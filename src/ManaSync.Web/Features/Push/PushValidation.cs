@@ -100,11 +100,13 @@ public static class PushValidation
             foreach (var field in fieldsElement.EnumerateObject())
             {
                 if (field.Value.ValueKind != JsonValueKind.Object ||
-                    !field.Value.TryGetProperty("value", out var value) ||
                     !field.Value.TryGetProperty("updatedAt", out var updatedAt) ||
                     !Timestamps.TryRead(updatedAt, out var stamp))
                     return (null, $"fields.{field.Name} must be {{\"value\", \"updatedAt\"}} with an RFC 3339 updatedAt");
-                fields[field.Name] = new FieldChange(value.Clone(), stamp);
+                // Deployed clients clear a field by setting it to undefined, which JSON.stringify drops:
+                // a missing value is a cleared field, stored as null (as the Go service did).
+                var value = field.Value.TryGetProperty("value", out var sent) ? sent.Clone() : Infrastructure.WireJson.Null;
+                fields[field.Name] = new FieldChange(value, stamp);
             }
         }
 

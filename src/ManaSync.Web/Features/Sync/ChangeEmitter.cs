@@ -1,65 +1,61 @@
+using System.Text.Json;
 using ManaSync.Events;
 using ManaSync.Projections.Records;
 
 namespace ManaSync.Web.Features.Sync;
 
 /// <summary>
-/// Turns a record view into the one change a client needs to catch up from its cursor: a record born
-/// after the cursor comes as an insert, an older one as an update, both with the whole live state; a
-/// deleted one as a delete.
+/// Turns a record view into the changes a client needs to catch up from its cursor, in a shape the
+/// deployed clients apply correctly: a record born after the cursor comes as an insert, an older one
+/// as an update, both with the whole live state; a deleted one as a delete.
 /// </summary>
 /// <remarks>
-/// Not just the fields changed since the cursor: the feed orders records by their latest write, so a
+/// <para>Not just the fields changed since the cursor: the feed orders records by their latest write, so a
 /// record written again moves past the end of the page (or the commit horizon) a client is reading,
 /// and its older fields were then never sent. The client's apply step keeps whichever of two values
-/// is newer, so receiving a field it already holds is harmless.
+/// is newer, so receiving a field it already holds is harmless.</para>
+/// <para>Deployed clients apply a change with a top-level deletedAt as a soft delete only, ignoring its
+/// other fields, and skip it for rows they do not have. So a soft-deleted record comes as a delete
+/// first and then an update carrying every live field (deletedAt among them): the update, applied
+/// last, gives the merged state, and rebuilds the row on a device that lacks it. An insert never
+/// carries a top-level deletedAt, so a new device stores an already soft-deleted record as deleted.</para>
+/// <para>Key-path writes are folded into their top-level fields (<see cref="LiveState"/>): clients store
+/// inserts with Dexie's <c>put</c>, which takes dotted names literally.</para>
 /// </remarks>
 public static class ChangeEmitter
 {
-    /// <returns>null when the client needs nothing: nothing changed since its cursor, or it wrote all the record holds.</returns>
-    public static WireChange? Emit(RecordView view, Since since, string? excludeClientId)
+    /// <param name="fromScratch">The reader holds nothing of this table yet, so deletes mean nothing to it.</param>
+    /// <returns>Nothing when the client needs nothing: nothing changed since its cursor, or it wrote all the record holds.</returns>
+    public static IReadOnlyList<WireChange> Emit(RecordView view, Since since, string? excludeClientId, bool fromScratch = false)
     {
         var changed = view.Writes().Where(write => write.Position >= since.From).ToList();
-        if (changed.Count == 0) return null;
-        if (excludeClientId is not null && view.Writes().All(write => write.ClientId == excludeClientId)) return null;
+        if (changed.Count == 0) return [];
+        if (excludeClientId is not null && view.Writes().All(write => write.ClientId == excludeClientId)) return [];
 
-        // A client reading from the very beginning holds nothing yet: deletes mean nothing to it.
-        var fromScratch = since == Since.Beginning;
-        if (!view.IsLive)
-            return fromScratch ? null : Change(view, "delete", changed, fields: null, data: null);
+        if (!view.IsLive) return fromScratch ? [] : [Change(view, "delete", Latest(changed))];
 
-        var live = view.LiveFields().ToList();
+        var live = LiveState.Of(view);
+        var fields = live.ToDictionary(field => field.Name, field => new WireField(field.Value, Timestamps.Format(field.Write.Stamp)));
         if (fromScratch || view.Born >= since.From)
-        {
-            var data = live.ToDictionary(field => field.Key, field => field.Value.Value);
-            return Change(view, "insert", changed, Fields(live), data);
-        }
-        return live.Count == 0 ? null : Change(view, "update", changed, Fields(live), data: null);
+            return [Change(view, "insert", Latest(changed)) with { Fields = fields, Data = live.ToDictionary(field => field.Name, field => field.Value) }];
+        if (live.Count == 0) return [];
+
+        var update = Change(view, "update", Latest(changed)) with { Fields = fields };
+        return live.FirstOrDefault(field => field.Name == FieldNames.DeletedAt) is { Value.ValueKind: JsonValueKind.String } deletedAt
+            ? [Change(view, "delete", deletedAt.Write) with { DeletedAt = deletedAt.Value.GetString() }, update]
+            : [update];
     }
 
-    private static Dictionary<string, WireField> Fields(IEnumerable<KeyValuePair<string, FieldState>> fields) =>
-        fields.ToDictionary(field => field.Key,
-            field => new WireField(field.Value.Value, Timestamps.Format(field.Value.Write.Stamp)));
+    private static Write Latest(List<Write> writes) => writes.MaxBy(write => write.Position)!;
 
-    private static WireChange Change(RecordView view, string op, List<Write> changed,
-        Dictionary<string, WireField>? fields, Dictionary<string, System.Text.Json.JsonElement>? data)
+    private static WireChange Change(RecordView view, string op, Write write) => new()
     {
-        var latest = changed.MaxBy(write => write.Position)!;
-        return new WireChange
-        {
-            EventId = latest.EventId.ToString(),
-            SchemaVersion = latest.SchemaVersion,
-            Table = view.TableName,
-            Id = view.RecordId,
-            Op = op,
-            Fields = fields,
-            Data = data,
-            DeletedAt = fields is not null && fields.TryGetValue(FieldNames.DeletedAt, out var deletedAt) &&
-                        deletedAt.Value.ValueKind == System.Text.Json.JsonValueKind.String
-                ? deletedAt.Value.GetString()
-                : null,
-            SpaceId = view.SpaceId,
-            Actor = latest.Actor,
-        };
-    }
+        EventId = write.EventId.ToString(),
+        SchemaVersion = write.SchemaVersion,
+        Table = view.TableName,
+        Id = view.RecordId,
+        Op = op,
+        SpaceId = view.SpaceId,
+        Actor = write.Actor,
+    };
 }

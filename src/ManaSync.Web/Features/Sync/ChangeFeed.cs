@@ -4,13 +4,17 @@ using Marten;
 namespace ManaSync.Web.Features.Sync;
 
 /// <param name="Tables">The tables to read; null for every table of the app.</param>
+/// <param name="FromScratch">The reader holds nothing of what it reads yet, so it needs no deletes: true only for
+/// a pull of one table from its very beginning. A push or stream reads from the oldest cursor of several tables,
+/// and the others may hold records that were deleted since.</param>
 public sealed record FeedRequest(
     IReadOnlyList<string> Scopes,
     string AppId,
     IReadOnlyList<string>? Tables,
     Since Since,
     string? ExcludeClientId,
-    int Limit);
+    int Limit,
+    bool FromScratch = false);
 
 /// <param name="After">The cursor just after this change: resuming there neither repeats nor skips it.</param>
 public sealed record FeedEntry(WireChange Change, Position After);
@@ -55,10 +59,8 @@ public static class ChangeFeed
         var page = hasMore ? rows.Take(request.Limit).ToList() : rows.ToList();
         var next = hasMore ? After(page[^1]) : Position.Max(from, new Position(horizon, 0));
         var entries = page
-            .Select(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId) is { } change
-                ? new FeedEntry(change, After(view))
-                : null)
-            .OfType<FeedEntry>()
+            .SelectMany(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, request.FromScratch)
+                .Select(change => new FeedEntry(change, After(view))))
             .ToList();
         return new FeedPage(entries, next, hasMore, heldBack);
     }
