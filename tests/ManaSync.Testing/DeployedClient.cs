@@ -32,6 +32,7 @@ namespace ManaSync.Testing;
 public sealed class DeployedClient(HttpClient http, string token, string userId, string appId, string clientId,
     IReadOnlyList<string> tables, Func<DateTimeOffset> clock)
 {
+    private readonly List<string> _tables = [.. tables];
     public const string InitialCursor = "1970-01-01T00:00:00.000Z";
     private const string FieldTimestamps = "__fieldTimestamps";
     private const int PushBatchSize = 200;
@@ -40,6 +41,16 @@ public sealed class DeployedClient(HttpClient http, string token, string userId,
     public static readonly JsonNode Undefined = JsonValue.Create("undefined")!;
 
     private readonly Dictionary<string, Dictionary<string, JsonObject>> _rows = tables.ToDictionary(t => t, _ => new Dictionary<string, JsonObject>());
+
+    /// <summary>A client update that syncs one more table: it starts from the initial cursor.</summary>
+    public void AddTable(string table)
+    {
+        _tables.Add(table);
+        _rows[table] = [];
+    }
+
+    /// <summary>A cursor the device brought along, e.g. an RFC 3339 one from the Go service.</summary>
+    public void RestoreCursor(string table, string cursor) => _cursors[table] = cursor;
     private readonly Dictionary<string, string> _cursors = [];
     private readonly List<JsonObject> _pending = [];
 
@@ -108,16 +119,17 @@ public sealed class DeployedClient(HttpClient http, string token, string userId,
     /// <summary>What the app does at login once it knows the personal space: rewrite the sentinel spaceId.</summary>
     public void ReconcileSentinels(string personalSpaceId)
     {
-        foreach (var table in tables)
+        foreach (var table in _tables)
             foreach (var id in _rows[table].Where(row => row.Value["spaceId"]?.ToString() == "_personal:" + userId).Select(row => row.Key).ToList())
                 Update(table, id, ("spaceId", personalSpaceId));
     }
 
     // ── Sync ──────────────────────────────────────────────────────────────────
 
-    /// <summary>Pushes the oldest pending batch. A refused batch stays pending, to be sent again next time.</summary>
-    public async Task<Reply> PushAsync()
+    /// <summary>Pushes the oldest pending batch, if any. A refused batch stays pending, to be sent again next time.</summary>
+    public async Task<Reply?> PushAsync()
     {
+        if (_pending.Count == 0) return null;
         var batch = _pending.Take(PushBatchSize).ToList();
         var body = new JsonObject
         {
@@ -128,7 +140,7 @@ public sealed class DeployedClient(HttpClient http, string token, string userId,
         if (reply.Status != HttpStatusCode.OK) return reply;
         Apply(reply.Json["serverChanges"]!.AsArray());
         if (reply.Json["syncedUntil"]?.GetValue<string>() is { } syncedUntil)
-            foreach (var table in tables) _cursors[table] = syncedUntil;
+            foreach (var table in _tables) _cursors[table] = syncedUntil;
         _pending.RemoveRange(0, batch.Count);
         return reply;
     }
@@ -136,14 +148,13 @@ public sealed class DeployedClient(HttpClient http, string token, string userId,
     /// <summary>Pushes until nothing is pending; fails on the first refused batch.</summary>
     public async Task PushAllAsync()
     {
-        do (await PushAsync()).AssertStatus(HttpStatusCode.OK);
-        while (_pending.Count > 0);
+        while (await PushAsync() is { } reply) reply.AssertStatus(HttpStatusCode.OK);
     }
 
     /// <summary>Pulls every table. <paramref name="failing"/> tables fail at the network: the pull stops there.</summary>
     public async Task PullAsync(params string[] failing)
     {
-        foreach (var table in tables)
+        foreach (var table in _tables)
         {
             if (failing.Contains(table)) return;
             var cursor = CursorOf(table);
@@ -165,7 +176,7 @@ public sealed class DeployedClient(HttpClient http, string token, string userId,
     public string OldestCursor()
     {
         var oldest = Iso(DateTimeOffset.UtcNow);
-        foreach (var table in tables)
+        foreach (var table in _tables)
             if (string.CompareOrdinal(CursorOf(table), oldest) < 0) oldest = CursorOf(table);
         return oldest;
     }

@@ -57,6 +57,9 @@ public sealed class SyncClient(HttpClient http, string token, string? clientId)
 
 public sealed record Reply(HttpStatusCode Status, string Text)
 {
+    /// <summary>A cursor token: a time in whole seconds, then the position (PROTOCOL §5).</summary>
+    public const string CursorPattern = @"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z_\d{20}_\d{10}";
+
     public JsonObject Json => JsonNode.Parse(Text)!.AsObject();
 
     public List<JsonObject> Changes => Json["serverChanges"]!.AsArray().Select(change => change!.AsObject()).ToList();

@@ -6,6 +6,7 @@ using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Dev;
 using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.Metrics;
+using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
@@ -53,6 +54,7 @@ public static class HostSetup
             .ApplyAllDatabaseChangesOnStartup();
         // After Marten's own start-up work, which creates the tables the policies protect.
         services.AddHostedService<RowSecuritySetup>();
+        services.AddHostedService<FeedClockSetup>();
         services.AddSingleton<CallerSessions>();
 
         services.AddSingleton<LiveConnections>();

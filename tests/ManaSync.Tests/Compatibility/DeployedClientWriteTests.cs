@@ -32,7 +32,7 @@ public sealed class DeployedClientWriteTests(AppFixture app) : SyncTest(app)
         Later();
 
         laptop.Update("places", "p1", ("description", DeployedClient.Undefined));
-        var reply = await laptop.PushAsync();
+        var reply = (await laptop.PushAsync())!;
         await phone.PullAsync();
 
         reply.AssertStatus(HttpStatusCode.OK);

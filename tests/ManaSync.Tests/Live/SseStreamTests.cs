@@ -48,7 +48,7 @@ public sealed class SseStreamTests(LiveFixture live)
         Assert.False(backlog[^1].Json["hasMore"]!.GetValue<bool>());
         Assert.Equal(["live-one"], Ids([liveEvent]));
         Assert.Equal("tasks", liveEvent.Json["table"]!.GetValue<string>());
-        Assert.Matches("(?m)^id: [0-9]{30}$", stream.Raw);
+        Assert.Matches($"(?m)^id: {Reply.CursorPattern}$", stream.Raw);
         Assert.All(backlog.Append(liveEvent), e => Assert.Equal(e.Id, e.Json["syncedUntil"]!.GetValue<string>()));
     }
 

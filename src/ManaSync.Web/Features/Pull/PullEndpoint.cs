@@ -34,9 +34,9 @@ public static class PullEndpoint
         await using var session = await sessions.ReadAsync(caller, cancellation);
         var page = await ChangeFeed.ReadAsync(session.Session,
             new FeedRequest(caller.Scopes, appId, [table], since, clientId.Length > 0 ? clientId : null, limit,
-                FromScratch: since == Since.Beginning),
+                FromScratch: since.HoldsNothing),
             cancellation);
-        return Results.Json(new SyncResponse(page.Changes, [], Cursor.Encode(page.Next), page.HasMore ? true : null),
+        return Results.Json(new SyncResponse(page.Changes, [], page.NextToken, page.HasMore ? true : null),
             WireJson.Options);
     }
 

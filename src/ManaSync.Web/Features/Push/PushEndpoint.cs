@@ -53,7 +53,7 @@ public static class PushEndpoint
         var page = await ChangeFeed.ReadAsync(query.Session,
             new FeedRequest(caller.Scopes, appId, null, since, batch.ClientId, ServerChangesLimit), cancellation);
         return Results.Json(
-            new SyncResponse(page.Changes, outcome.Conflicts, Cursor.Encode(page.Next), page.HasMore ? true : null),
+            new SyncResponse(page.Changes, outcome.Conflicts, page.NextToken, page.HasMore ? true : null),
             WireJson.Options);
     }
 }

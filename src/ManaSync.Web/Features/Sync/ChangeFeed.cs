@@ -16,12 +16,13 @@ public sealed record FeedRequest(
     int Limit,
     bool FromScratch = false);
 
-/// <param name="After">The cursor just after this change: resuming there neither repeats nor skips it.</param>
-public sealed record FeedEntry(WireChange Change, Position After);
+/// <param name="After">The cursor token just after this change: resuming there neither repeats nor skips it.</param>
+public sealed record FeedEntry(WireChange Change, string After);
 
+/// <param name="Next">Where the next read resumes; <paramref name="NextToken"/> is its cursor token.</param>
 /// <param name="HeldBack">Committed changes lie beyond <paramref name="Next"/>, held back by an older transaction
 /// still running when the read stopped waiting for it: reading again soon will find them.</param>
-public sealed record FeedPage(IReadOnlyList<FeedEntry> Entries, Position Next, bool HasMore, bool HeldBack)
+public sealed record FeedPage(IReadOnlyList<FeedEntry> Entries, Position Next, string NextToken, bool HasMore, bool HeldBack)
 {
     public IReadOnlyList<WireChange> Changes => Entries.Select(entry => entry.Change).ToList();
 }
@@ -43,9 +44,17 @@ public static class ChangeFeed
 
     public static async Task<FeedPage> ReadAsync(IQuerySession session, FeedRequest request, CancellationToken cancellation)
     {
-        var from = request.Since.From;
+        if (request.Since.Legacy is { } legacy)
+            request = request with { Since = request.Since with { From = await FeedClock.LegacyStartAsync(session, legacy, cancellation), Legacy = null } };
         var ranges = new FeedRanges(request);
-        var (horizon, heldBack) = await SettledHorizonAsync(session, ranges, cancellation);
+        var (horizon, heldBack, clock) = await SettledHorizonAsync(session, ranges, cancellation);
+        // A legacy start beyond the horizon would pass over a transaction still storing below it.
+        var from = request.Since.From.Tx > horizon ? new Position(horizon, 0) : request.Since.From;
+        if (from != request.Since.From)
+        {
+            request = request with { Since = request.Since with { From = from } };
+            ranges = new FeedRanges(request);
+        }
 
         // Read one row more than asked, to tell a full last page from a cut one.
         var rows = await session.QueryAsync<RecordView>(
@@ -58,11 +67,12 @@ public static class ChangeFeed
         var hasMore = rows.Count > request.Limit;
         var page = hasMore ? rows.Take(request.Limit).ToList() : rows.ToList();
         var next = hasMore ? After(page[^1]) : Position.Max(from, new Position(horizon, 0));
+        var tokens = await FeedClock.TokensAsync(session, clock, [.. page.Select(After), next], cancellation);
         var entries = page
-            .SelectMany(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, request.FromScratch)
-                .Select(change => new FeedEntry(change, After(view))))
+            .SelectMany((view, i) => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, request.FromScratch)
+                .Select(change => new FeedEntry(change, tokens[i])))
             .ToList();
-        return new FeedPage(entries, next, hasMore, heldBack);
+        return new FeedPage(entries, next, tokens[^1], hasMore, heldBack);
     }
 
     /// <summary>
@@ -85,11 +95,6 @@ public static class ChangeFeed
                 filters.Add("v.table_name = tables.table_name");
             }
             Parameters.AddRange([request.AppId, request.Since.From.Tx, request.Since.From.Index]);
-            if (request.Since.ModifiedSince is { } modifiedSince)
-            {
-                filters.Add("v.mt_last_modified >= ?");
-                Parameters.Add(modifiedSince);
-            }
             Filter = string.Join(" and ", filters);
         }
 
@@ -111,13 +116,14 @@ public static class ChangeFeed
     /// that started earlier and is still running holds those changes back, and a client that pulls
     /// right after another device pushed should not miss them for that. The wait is bounded; the page
     /// then says it was held back, and what a long transaction holds back comes with a later read.
+    /// Read with the feed clock's latest mark, which every mark below the horizon is visible to.
     /// </summary>
-    private static async Task<(long Horizon, bool HeldBack)> SettledHorizonAsync(IQuerySession session, FeedRanges ranges,
-        CancellationToken cancellation)
+    private static async Task<(long Horizon, bool HeldBack, FeedClock.Latest Clock)> SettledHorizonAsync(IQuerySession session,
+        FeedRanges ranges, CancellationToken cancellation)
     {
         // The newest committed change and the horizon, from one snapshot: usually all a read needs.
-        var (newest, horizon) = (await session.AdvancedSql.QueryAsync<long, long>(
-            $"select row(coalesce(max(range.newest), 0)), row({Horizon}) " +
+        var (newest, horizon, clock) = (await session.AdvancedSql.QueryAsync<long, long, FeedClock.Latest>(
+            $"select row(coalesce(max(range.newest), 0)), row({Horizon}), row(({FeedClock.LatestSql})) " +
             $"from {ranges.Sources} cross join lateral (" +
             $"select max(v.position_tx) as newest from manasync.mt_doc_recordview as v where {ranges.Filter}) as range",
             cancellation, [.. ranges.Parameters]))[0];
@@ -125,9 +131,9 @@ public static class ChangeFeed
         while (horizon <= newest && DateTime.UtcNow < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
-            horizon = (await session.QueryAsync<long>(
-                $"select {Horizon}", cancellation))[0];
+            (horizon, clock) = (await session.AdvancedSql.QueryAsync<long, FeedClock.Latest>(
+                $"select row({Horizon}), row(({FeedClock.LatestSql}))", cancellation))[0];
         }
-        return (horizon, horizon <= newest);
+        return (horizon, horizon <= newest, clock);
     }
 }
