@@ -33,6 +33,20 @@ public sealed record ChangeRecorded
     /// <summary>The space the change was written into; null for the user's own records.</summary>
     public string? SpaceId { get; init; }
 
+    /// <summary>
+    /// The scope (the user's own, "u:…", or a space's, "s:…") of the record the change was merged into, as the
+    /// server resolved it: a record is one record per (app, table, id) among what its writer can see, so a
+    /// change naming another space either moved it (<see cref="MovedFrom"/>) or lost to a later placement and
+    /// went to where the record is. Null in events stored before records could move: the scope of <see cref="SpaceId"/>.
+    /// </summary>
+    public string? RecordScope { get; init; }
+
+    /// <summary>The scope the record left when this change moved it to <see cref="RecordScope"/>.</summary>
+    public string? MovedFrom { get; init; }
+
+    /// <summary>The record as it was in <see cref="MovedFrom"/> (a serialized record view), carried to its new scope.</summary>
+    public JsonElement? MovedState { get; init; }
+
     /// <summary>Who made the change when it was not the user (e.g. an AI agent); opaque JSON.</summary>
     public JsonElement? Actor { get; init; }
 

@@ -26,6 +26,16 @@ public static class RecordKey
     public static string For(string scope, string appId, string table, string recordId) =>
         JsonSerializer.Serialize(new[] { scope, appId, table, recordId });
 
-    public static string For(ChangeRecorded change) =>
-        For(ScopeOf(change.UserId, change.SpaceId), change.AppId, change.Table, change.RecordId);
+    /// <summary>The scope of the record a change was merged into.</summary>
+    public static string Scope(ChangeRecorded change) => change.RecordScope ?? ScopeOf(change.UserId, change.SpaceId);
+
+    /// <summary>The space of a shared space's scope; null for a user's own.</summary>
+    public static string? SpaceOf(string scope) => scope.StartsWith("s:", StringComparison.Ordinal) ? scope[2..] : null;
+
+    public static string For(ChangeRecorded change) => For(Scope(change), change.AppId, change.Table, change.RecordId);
+
+    /// <summary>The views a change is applied to: the record's, and the one it left when it moved the record.</summary>
+    public static IReadOnlyList<string> Of(ChangeRecorded change) => change.MovedFrom is { } source
+        ? [For(source, change.AppId, change.Table, change.RecordId), For(change)]
+        : [For(change)];
 }

@@ -35,26 +35,50 @@ public sealed class RecordView
     /// <summary>Where the record last came to life; a client whose cursor is older receives it as an insert.</summary>
     public Position? Born { get; set; }
 
+    /// <summary>The spaceId named by the change that placed the record here (<see cref="Placement"/>), and its write.</summary>
+    public string? PlacedAs { get; set; }
+
+    public Write? PlacedBy { get; set; }
+
+    /// <summary>Set while the record lives in another scope: where it went, and the write that moved it.</summary>
+    public string? MovedTo { get; set; }
+
+    public Write? MovedAway { get; set; }
+
     [JsonIgnore] public Position Position => new(PositionTx, PositionIndex);
 
-    /// <summary>Alive while some write is later than the tombstone; an exact tie goes to the tombstone.</summary>
-    [JsonIgnore] public bool IsLive => Writes().Any(IsAlive);
+    /// <summary>Alive while it lives here and some write is later than the tombstone; an exact tie goes to the tombstone.</summary>
+    [JsonIgnore] public bool IsLive => MovedTo is null && Writes().Any(IsAlive);
 
     public bool IsAlive(Write write) => Tombstone is null || write.Stamp.UtcTicks > Tombstone.Stamp.UtcTicks;
 
-    public static RecordView Create(ChangeRecorded change) => new()
+    public static RecordView Create(ChangeRecorded change)
     {
-        Id = RecordKey.For(change),
-        Scope = RecordKey.ScopeOf(change.UserId, change.SpaceId),
-        AppId = change.AppId,
-        TableName = change.Table,
-        RecordId = change.RecordId,
-        SpaceId = RecordKey.IsShared(change.SpaceId, change.UserId) ? change.SpaceId : null,
-    };
+        var scope = RecordKey.Scope(change);
+        return new RecordView
+        {
+            Id = RecordKey.For(change),
+            Scope = scope,
+            AppId = change.AppId,
+            TableName = change.Table,
+            RecordId = change.RecordId,
+            SpaceId = RecordKey.SpaceOf(scope),
+        };
+    }
 
     public void Apply(ChangeRecorded change)
     {
         var wasLive = IsLive;
+        var scope = RecordKey.Scope(change);
+        if (change.MovedFrom == Scope && scope != Scope)
+        {
+            MovedTo = scope;
+            MovedAway = Placement.Of(change);
+            UpdatePosition();
+            return;
+        }
+        if (change.MovedFrom is not null && change.MovedState is { } moved) Absorb(RecordViewJson.ReadState(moved));
+
         switch (change.Op)
         {
             case ChangeOp.Insert:
@@ -75,17 +99,43 @@ public sealed class RecordView
         foreach (var (name, field) in change.Fields ?? new Dictionary<string, FieldChange>())
             Merge(name, field.Value, Write.Of(change, field.UpdatedAt));
 
-        var latest = Writes().Select(w => w.Position).DefaultIfEmpty(Position.Start).Max();
-        (PositionTx, PositionIndex) = (latest.Tx, latest.Index);
+        if (RecordKey.ScopeOf(change.UserId, change.SpaceId) == Scope && Placement.Of(change) is { } placedBy &&
+            Placement.Moves(placedBy, PlacedBy))
+            (PlacedAs, PlacedBy) = (change.SpaceId, placedBy);
+        UpdatePosition();
         if (!wasLive && IsLive) Born = new Position(change.CommitTx, change.CommitIndex);
     }
 
-    /// <summary>The latest winning writes: the ones a client has to be told about.</summary>
+    /// <summary>The record's state from the scope it left, merged into this one: the record lives here again.</summary>
+    private void Absorb(RecordView moved)
+    {
+        foreach (var (name, field) in moved.Fields) Merge(name, field.Value, field.Write);
+        if (moved.Inserted is { } inserted && (Inserted is null || inserted.Beats(Inserted))) Inserted = inserted;
+        if (moved.Tombstone is { } tombstone && (Tombstone is null || tombstone.Beats(Tombstone))) Tombstone = tombstone;
+        if (Placement.Moves(moved.PlacedBy, PlacedBy)) (PlacedAs, PlacedBy) = (moved.PlacedAs, moved.PlacedBy);
+        (MovedTo, MovedAway) = (null, null);
+    }
+
+    private void UpdatePosition()
+    {
+        var latest = AllWrites().Select(w => w.Position).DefaultIfEmpty(Position.Start).Max();
+        (PositionTx, PositionIndex) = (latest.Tx, latest.Index);
+    }
+
+    /// <summary>The latest winning writes of the record's data.</summary>
     public IEnumerable<Write> Writes()
     {
         foreach (var field in Fields.Values) yield return field.Write;
         if (Inserted is not null) yield return Inserted;
         if (Tombstone is not null) yield return Tombstone;
+    }
+
+    /// <summary>Every write a client has to be told about: the data's, and the ones that placed or moved the record.</summary>
+    public IEnumerable<Write> AllWrites()
+    {
+        foreach (var write in Writes()) yield return write;
+        if (PlacedBy is not null) yield return PlacedBy;
+        if (MovedAway is not null) yield return MovedAway;
     }
 
     private void Merge(string name, JsonElement value, Write write)

@@ -51,6 +51,10 @@ public sealed class RecordViewJson : JsonConverter<RecordView>
         writer.WriteEndObject();
         if (view.Inserted is not null) writer.WriteNumber("inserted", IndexOf(view.Inserted));
         if (view.Tombstone is not null) writer.WriteNumber("tombstone", IndexOf(view.Tombstone));
+        if (view.PlacedAs is not null) writer.WriteString("placedAs", view.PlacedAs);
+        if (view.PlacedBy is not null) writer.WriteNumber("placedBy", IndexOf(view.PlacedBy));
+        if (view.MovedTo is not null) writer.WriteString("movedTo", view.MovedTo);
+        if (view.MovedAway is not null) writer.WriteNumber("movedAway", IndexOf(view.MovedAway));
 
         writer.WritePropertyName("writes");
         JsonSerializer.Serialize(writer, writes, options);
@@ -84,11 +88,22 @@ public sealed class RecordViewJson : JsonConverter<RecordView>
             Born = Optional(json, "born")?.Deserialize<Position>(options),
             Inserted = Optional(json, "inserted") is { } inserted ? WriteAt(inserted) : null,
             Tombstone = Optional(json, "tombstone") is { } tombstone ? WriteAt(tombstone) : null,
+            PlacedAs = Optional(json, "placedAs")?.GetString(),
+            PlacedBy = Optional(json, "placedBy") is { } placedBy ? WriteAt(placedBy) : null,
+            MovedTo = Optional(json, "movedTo")?.GetString(),
+            MovedAway = Optional(json, "movedAway") is { } movedAway ? WriteAt(movedAway) : null,
         };
         foreach (var field in json.GetProperty("fields").EnumerateObject())
             view.Fields[field.Name] = new FieldState(field.Value.GetProperty("value"), WriteAt(field.Value.GetProperty("write"))!);
         return view;
     }
+
+    /// <summary>How a record's state travels inside an event when the record moves (<see cref="Events.ChangeRecorded.MovedState"/>).</summary>
+    private static readonly JsonSerializerOptions StateOptions = new(JsonSerializerDefaults.Web);
+
+    public static JsonElement WriteState(RecordView view) => JsonSerializer.SerializeToElement(view, StateOptions);
+
+    public static RecordView ReadState(JsonElement state) => state.Deserialize<RecordView>(StateOptions)!;
 
     private static JsonElement? Optional(JsonElement json, string name) =>
         json.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;

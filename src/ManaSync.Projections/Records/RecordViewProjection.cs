@@ -16,7 +16,8 @@ public partial class RecordViewProjection : MultiStreamProjection<RecordView, st
     public RecordViewProjection(ChangeUpcasting upcasting)
     {
         _upcasting = upcasting;
-        Identity<ChangeRecorded>(RecordKey.For);
+        // A change that moved its record is applied to the view it left as well (RecordView.Apply).
+        Identities<ChangeRecorded>(RecordKey.Of);
     }
 
     public RecordView Create(ChangeRecorded change)

@@ -13,11 +13,15 @@ public sealed class CommandTests : IAsyncLifetime
 {
     private string _database = null!;
     private ServerProcess _server = null!;
+    private FakeManaServices _services = null!;
 
     public async Task InitializeAsync()
     {
         _database = await TestCluster.CreateDatabaseAsync();
-        _server = await ServerProcess.StartAsync(_database);
+        _services = await FakeManaServices.StartAsync();
+        _services.Spaces["alice"] = ["team-1"];
+        _server = await ServerProcess.StartAsync(_database,
+            new Dictionary<string, string> { ["MANA_AUTH_URL"] = _services.Url, ["MANA_CREDITS_URL"] = _services.Url });
         var alice = await _server.ClientForAsync("alice", "laptop");
         (await alice.PushAsync("todo", Batch(
             Insert("tasks", "t1", new { title = "one", updatedAt = "2026-01-01T10:00:00.000Z" }),
@@ -28,7 +32,11 @@ public sealed class CommandTests : IAsyncLifetime
         (await (await _server.ClientForAsync("bob")).PushAsync("todo", Batch(Insert("tasks", "b1", new { })))).AssertStatus(HttpStatusCode.OK);
     }
 
-    public async Task DisposeAsync() => await _server.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await _server.DisposeAsync();
+        await _services.DisposeAsync();
+    }
 
     [Fact]
     public async Task Replay_writes_the_users_events_as_json_lines_to_standard_output()
@@ -69,7 +77,16 @@ public sealed class CommandTests : IAsyncLifetime
     public async Task A_rebuild_after_the_view_is_lost_restores_it_and_clients_cursors_stay_valid()
     {
         var alice = await _server.ClientForAsync("alice", "phone");
+        // A record moved into a space: its change is applied to the view it left and to the one it entered.
+        (await alice.PushAsync("todo", Batch(
+            Insert("tasks", "t3", new { title = "mine", updatedAt = "2026-01-01T10:00:00.000Z" }),
+            new Dictionary<string, object?>
+            {
+                ["table"] = "tasks", ["id"] = "t3", ["op"] = "update", ["spaceId"] = "team-1",
+                ["fields"] = new Dictionary<string, object> { ["title"] = new { value = "ours", updatedAt = "2026-01-01T10:02:00.000Z" } },
+            }))).AssertStatus(HttpStatusCode.OK);
         var (before, cursor) = await alice.PullAllAsync("todo", "tasks");
+        Assert.Equal(2, (await ViewAsync()).Count(row => row.Contains("\"t3\"")));
         var viewBefore = await ViewAsync();
 
         await ExecuteAsync("truncate manasync.mt_doc_recordview");

@@ -28,12 +28,13 @@ public static class AsOfEndpoint
             .ToList();
         if (events.Count == 0) return new ApiError("not_found", "No such record at that time.").ToResult(StatusCodes.Status404NotFound);
 
-        // One record per scope: normally one, unless the same id exists in the user's own data and a space.
-        var records = events.GroupBy(RecordKey.For).Select(group =>
+        // Normally one record: where it lived then (a view it had moved out of only says where it went).
+        var views = new Dictionary<string, RecordView>();
+        foreach (var change in events) RecordViews.Apply(views, change);
+        var records = views.Values.Where(view => view.MovedTo is null).Select(view => new
         {
-            var view = RecordView.Create(group.First());
-            foreach (var change in group) view.Apply(change);
-            return new { deleted = !view.IsLive, record = ChangeEmitter.Emit(view, Since.Beginning, excludeClientId: null, fromScratch: true).SingleOrDefault() };
+            deleted = !view.IsLive,
+            record = ChangeEmitter.Emit(view, Since.Beginning, excludeClientId: null, caller.Scopes, fromScratch: true).SingleOrDefault(),
         }).ToList();
         return Results.Json(new { asOf = Timestamps.Format(asOf), records }, WireJson.Options);
     }

@@ -46,11 +46,11 @@ public static class HistoryEndpoint
         var history = new List<HistoryEntry>();
         foreach (var change in events)
         {
-            var key = RecordKey.For(change);
-            if (!views.TryGetValue(key, out var view)) views[key] = view = RecordView.Create(change);
-            var before = RecordEvents.LiveValues(view);
-            view.Apply(change);
-            var after = RecordEvents.LiveValues(view);
+            // A change that moved the record takes it from the view it left.
+            var beforeKey = change.MovedFrom is { } left ? RecordKey.For(left, change.AppId, change.Table, change.RecordId) : RecordKey.For(change);
+            var before = views.TryGetValue(beforeKey, out var was) ? RecordEvents.LiveValues(was) : [];
+            RecordViews.Apply(views, change);
+            var after = RecordEvents.LiveValues(views[RecordKey.For(change)]);
             var fields = before.Keys.Union(after.Keys)
                 .Where(name => !before.TryGetValue(name, out var old) || !after.TryGetValue(name, out var now) ||
                                old.GetRawText() != now.GetRawText())

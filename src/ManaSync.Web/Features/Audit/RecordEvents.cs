@@ -35,7 +35,9 @@ public static class RecordEvents
         await using var reader = await query.ExecuteReaderAsync(cancellation);
         while (await reader.ReadAsync(cancellation)) events.Add(serializer.FromJson<ChangeRecorded>(reader, 0));
         var scopes = caller.Scopes.ToHashSet();
-        return events.Where(e => scopes.Contains(RecordKey.ScopeOf(e.UserId, e.SpaceId))).Select(upcasting.ToCurrent).ToList();
+        return events.Where(e => scopes.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && scopes.Contains(left))
+            .Select(upcasting.ToCurrent)
+            .ToList();
     }
 
     /// <summary>Each field's live value, as clients would see it.</summary>

@@ -42,18 +42,20 @@ public static class ImportEndpoint
         if (manifest!.SchemaVersion > upcasting.CurrentVersion)
             return ApiError.BadRequest($"The archive was written at schema version {manifest.SchemaVersion}; " +
                                       $"this server reads up to {upcasting.CurrentVersion}.");
-        var (caller, _) = await memberships.CallerAsync(http.User, cancellation);
+        var (caller, spacesKnown) = await memberships.CallerAsync(http.User, cancellation);
         if (manifest.UserId != caller.UserId)
             return new ApiError("forbidden", "This archive belongs to another user.").ToResult(StatusCodes.Status403Forbidden);
 
-        var outcome = await ImportStore.StoreAsync(sessions, caller, manifest, BackupReader.LinesAsync(archive, manifest, cancellation),
-            settings.MaxClockSkew, time, cancellation);
+        var outcome = await ImportStore.StoreAsync(sessions, caller, spacesKnown, manifest, BackupReader.LinesAsync(archive, manifest, cancellation),
+            settings.MaxClockSkew, upcasting, time, cancellation);
         Metrics.SyncMetrics.Imported(outcome.Imported);
         return outcome.Refusal switch
         {
             ImportRefusal.EventIdTaken => ApiError.Conflict("An eventId in this archive is already used by another user's change."),
             ImportRefusal.NotAMember => new ApiError("forbidden", "The archive writes into a space you are not a member of.")
                 .ToResult(StatusCodes.Status403Forbidden),
+            ImportRefusal.MembershipsUnknown => new ApiError("membership_unavailable",
+                    "Space memberships cannot be checked right now; retry shortly.").ToResult(StatusCodes.Status503ServiceUnavailable),
             _ => Results.Json(new ImportResult(outcome.Imported, outcome.Skipped), WireJson.Options),
         };
     }

@@ -17,6 +17,6 @@ public sealed record ChangesCommitted(string UserId, string AppId, IReadOnlyList
     /// <summary>What a user's events, all of one app, wrote.</summary>
     public static ChangesCommitted Of(string userId, string appId, IReadOnlyCollection<ChangeRecorded> events, DateTimeOffset committedAt) =>
         new(userId, appId,
-            events.Select(e => RecordKey.ScopeOf(e.UserId, e.SpaceId)).Distinct().ToList(),
+            events.SelectMany(e => e.MovedFrom is { } left ? [RecordKey.Scope(e), left] : new[] { RecordKey.Scope(e) }).Distinct().ToList(),
             events.Select(e => e.Table).Distinct().ToList(), committedAt);
 }

@@ -8,13 +8,18 @@ namespace ManaSync.Web.Features.Push;
 /// <summary>What the server knows when it decides a push.</summary>
 /// <param name="CommitTx">The id of the transaction the events are stored in: their cursor position.</param>
 /// <param name="Upcasting">Merges read changes in the newest schema's shape, as the projection does.</param>
+/// <param name="Scopes">The scopes the writer can see (their own and their spaces'): where their records may live.</param>
+/// <param name="SpacesKnown">Whether the writer's spaces could be determined.</param>
 public sealed record PushContext(string UserId, string AppId, string? ClientId, DateTimeOffset Now, TimeSpan MaxClockSkew, long CommitTx,
-    ChangeUpcasting Upcasting);
+    ChangeUpcasting Upcasting, IReadOnlyList<string> Scopes, bool SpacesKnown);
 
 /// <summary>An event already stored under a client-supplied eventId.</summary>
 public sealed record StoredEvent(Guid EventId, string UserId, string PayloadHash);
 
-public sealed record PushOutcome(IReadOnlyList<ChangeRecorded> Events, IReadOnlyList<WireConflict> Conflicts, PushFault? Clash)
+/// <param name="Clash">An eventId already stored with another payload: refused (409).</param>
+/// <param name="Unplaced">A change that cannot be placed while the writer's spaces are unknown: retry later (503).</param>
+public sealed record PushOutcome(IReadOnlyList<ChangeRecorded> Events, IReadOnlyList<WireConflict> Conflicts, PushFault? Clash,
+    PushFault? Unplaced = null)
 {
     public static PushOutcome Clashed(PushFault clash) => new([], [], clash);
 }
@@ -41,13 +46,15 @@ public static class PushDecider
             events.Add(ToEvent(change, context));
         }
 
-        var merged = events.Select(context.Upcasting.ToCurrent).ToList();
-        foreach (var recorded in merged)
+        for (var i = 0; i < events.Count; i++)
         {
-            var key = RecordKey.For(recorded);
-            if (!views.TryGetValue(key, out var view)) views[key] = view = RecordView.Create(recorded);
-            view.Apply(recorded);
+            var placed = RecordHomes.Place(events[i], views, context.Scopes, context.SpacesKnown, context.Upcasting);
+            if (placed.NeedsMemberships)
+                return new PushOutcome([], [], null, new PushFault(
+                    $"changes[{events[i].BatchIndex}]: where this record lives cannot be checked right now; retry shortly.", events[i].BatchIndex));
+            events[i] = placed.Change;
         }
+        var merged = events.Select(context.Upcasting.ToCurrent).ToList();
 
         var batchEventIds = events.Select(e => e.EventId).ToHashSet();
         var conflicts = merged

@@ -45,8 +45,11 @@ public static class PushEndpoint
         var userId = caller.UserId;
         var now = time.GetUtcNow();
         var outcome = await PushStore.StoreAsync(sessions, caller, batch,
-            commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx, upcasting), time, cancellation);
+            commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx, upcasting, caller.Scopes, spacesKnown),
+            time, cancellation);
         if (outcome.Clash is { } clash) return ApiError.Conflict(clash.Message, clash.Index);
+        if (outcome.Unplaced is { } unplaced)
+            return new ApiError("membership_unavailable", unplaced.Message, unplaced.Index).ToResult(StatusCodes.Status503ServiceUnavailable);
         SyncMetrics.Pushed(batch.Changes.Count, outcome);
 
         await using var query = await sessions.ReadAsync(caller, cancellation);

@@ -48,26 +48,38 @@ public static class PushStore
         var context = contextAt(scope.TransactionId);
 
         var streamKey = WriteLocks.Stream(context.AppId, context.UserId);
-        var lockKeys = WriteLocks.SpaceLockKeys(batch.Changes.Select(change => (context.AppId, context.UserId, change.SpaceId)))
-            .Append(WriteLocks.StreamLockKey(streamKey));
-        var recordKeys = batch.Changes
-            .Select(change => RecordKey.For(RecordKey.ScopeOf(context.UserId, change.SpaceId), context.AppId, change.Table, change.RecordId))
-            .Distinct()
-            .ToArray();
+        var locks = WriteLocks.SpaceLockKeys(batch.Changes.Select(change => (context.AppId, context.UserId, change.SpaceId)))
+            .Append(WriteLocks.StreamLockKey(streamKey))
+            .ToHashSet();
+        var candidateKeys = RecordHomes.CandidateKeys(
+            batch.Changes.Select(change => (context.AppId, change.Table, change.RecordId, RecordKey.ScopeOf(context.UserId, change.SpaceId))),
+            context.Scopes);
         var eventIds = batch.Changes.Select(change => change.EventId).OfType<Guid>().ToArray();
-        var (stored, views) = await LockAndReadAsync(session, lockKeys, recordKeys, eventIds, cancellation);
-        var outcome = PushDecider.Decide(batch, context, stored, views);
-        if (outcome.Clash is not null || outcome.Events.Count == 0) return outcome;
+        var newLocks = locks.ToList();
+        while (true)
+        {
+            var (stored, views) = await LockAndReadAsync(session, newLocks, candidateKeys, eventIds, cancellation);
+            var outcome = PushDecider.Decide(batch, context, stored, views);
+            if (outcome.Clash is not null || outcome.Unplaced is not null || outcome.Events.Count == 0) return outcome;
 
-        EventLog.Append(session, streamKey, outcome.Events);
-        await CommitNotice.SendAsync(session, ChangesCommitted.Of(context.UserId, context.AppId, outcome.Events, time.GetUtcNow()), cancellation);
-        await session.SaveChangesAsync(cancellation);
-        return outcome;
+            // A record found in a space the batch does not name (moved there, or moving out of it) is written
+            // under that space's lock too: take it, and decide again on what it guards.
+            newLocks = RecordHomes.SharedScopesWritten(outcome.Events)
+                .Select(space => WriteLocks.SpaceLockKey(context.AppId, space))
+                .Where(locks.Add)
+                .ToList();
+            if (newLocks.Count > 0) continue;
+
+            EventLog.Append(session, streamKey, outcome.Events);
+            await CommitNotice.SendAsync(session, ChangesCommitted.Of(context.UserId, context.AppId, outcome.Events, time.GetUtcNow()), cancellation);
+            await session.SaveChangesAsync(cancellation);
+            return outcome;
+        }
     }
 
     /// <summary>
     /// Takes the write locks, then reads what they guard — the events already stored under the batch's
-    /// eventIds and the records' views — in one round trip.
+    /// eventIds and the views the batch may touch — in one round trip.
     /// </summary>
     private static async Task<(Dictionary<Guid, StoredEvent> Stored, Dictionary<string, RecordView> Views)> LockAndReadAsync(
         IDocumentSession session, IEnumerable<string> lockKeys, string[] recordKeys, Guid[] eventIds, CancellationToken cancellation)
@@ -75,7 +87,7 @@ public static class PushStore
         await using var read = SessionBatch.For(session,
             WriteLocks.Command(lockKeys),
             EventLog.StoredCommand(eventIds),
-            SessionBatch.Command($"select data from {MartenSetup.Schema}.mt_doc_recordview where id = any($1)", recordKeys));
+            RecordHomes.ReadCommand(recordKeys));
         await using var reader = await read.ExecuteReaderAsync(cancellation);
         await reader.NextResultAsync(cancellation);
         var stored = (await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, session, cancellation))

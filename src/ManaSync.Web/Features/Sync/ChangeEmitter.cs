@@ -21,20 +21,25 @@ namespace ManaSync.Web.Features.Sync;
 /// carries a top-level deletedAt, so a new device stores an already soft-deleted record as deleted.</para>
 /// <para>Key-path writes are folded into their top-level fields (<see cref="LiveState"/>): clients store
 /// inserts with Dexie's <c>put</c>, which takes dotted names literally.</para>
+/// <para>A record that moved to another scope is a delete to a reader who cannot see that scope, and nothing
+/// to one who can: that reader gets the record from its new scope. Its spaceId field is where it lives.</para>
 /// </remarks>
 public static class ChangeEmitter
 {
+    /// <param name="readerScopes">The scopes the reader can see.</param>
     /// <param name="fromScratch">The reader holds nothing of this table yet, so deletes mean nothing to it.</param>
     /// <returns>Nothing when the client needs nothing: nothing changed since its cursor, or it wrote all the record holds.</returns>
-    public static IReadOnlyList<WireChange> Emit(RecordView view, Since since, string? excludeClientId, bool fromScratch = false)
+    public static IReadOnlyList<WireChange> Emit(RecordView view, Since since, string? excludeClientId, IReadOnlyCollection<string> readerScopes,
+        bool fromScratch = false)
     {
-        var changed = view.Writes().Where(write => write.Position >= since.From).ToList();
+        var changed = view.AllWrites().Where(write => write.Position >= since.From).ToList();
         if (changed.Count == 0) return [];
-        if (excludeClientId is not null && view.Writes().All(write => write.ClientId == excludeClientId)) return [];
+        if (excludeClientId is not null && view.AllWrites().All(write => write.ClientId == excludeClientId)) return [];
+        if (view.MovedTo is { } movedTo && readerScopes.Contains(movedTo)) return [];
 
         if (!view.IsLive) return fromScratch ? [] : [Change(view, "delete", Latest(changed))];
 
-        var live = LiveState.Of(view);
+        var live = WithPlacement(view, LiveState.Of(view));
         var fields = live.ToDictionary(field => field.Name, field => new WireField(field.Value, Timestamps.Format(field.Write.Stamp)));
         if (fromScratch || view.Born >= since.From)
             return [Change(view, "insert", Latest(changed)) with { Fields = fields, Data = live.ToDictionary(field => field.Name, field => field.Value) }];
@@ -47,6 +52,17 @@ public static class ChangeEmitter
     }
 
     private static Write Latest(List<Write> writes) => writes.MaxBy(write => write.Position)!;
+
+    /// <summary>The spaceId field says where the record lives now, as the change that placed it there named it.</summary>
+    private static IReadOnlyList<LiveField> WithPlacement(RecordView view, IReadOnlyList<LiveField> live)
+    {
+        if (view is not { PlacedAs: { } space, PlacedBy: { } placedBy }) return live;
+        var current = live.FirstOrDefault(field => field.Name == SpaceIdField);
+        var write = current is not null && current.Write.Beats(placedBy) ? current.Write : placedBy;
+        return [.. live.Where(field => field.Name != SpaceIdField), new LiveField(SpaceIdField, JsonSerializer.SerializeToElement(space), write)];
+    }
+
+    private const string SpaceIdField = "spaceId";
 
     private static WireChange Change(RecordView view, string op, Write write) => new()
     {

@@ -64,12 +64,13 @@ public static class ChangeFeed
             "order by page.position_tx, page.position_index limit ?",
             cancellation, [.. ranges.Parameters, horizon, request.Limit + 1, request.Limit + 1]);
 
+        var scopes = request.Scopes.ToHashSet();
         var hasMore = rows.Count > request.Limit;
         var page = hasMore ? rows.Take(request.Limit).ToList() : rows.ToList();
         var next = hasMore ? After(page[^1]) : Position.Max(from, new Position(horizon, 0));
         var tokens = await FeedClock.TokensAsync(session, clock, [.. page.Select(After), next], cancellation);
         var entries = page
-            .SelectMany((view, i) => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, request.FromScratch)
+            .SelectMany((view, i) => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, scopes, request.FromScratch)
                 .Select(change => new FeedEntry(change, tokens[i])))
             .ToList();
         return new FeedPage(entries, next, tokens[^1], hasMore, heldBack);

@@ -68,13 +68,16 @@ public static class RowSecurity
           using (coalesce(scope = any((select manasync.caller_scopes())::text[]), false))
           with check (scope = any(manasync.caller_scopes()));
 
-        -- Events: written only into the caller's own streams; readable there and, for members, in their spaces.
+        -- Events: written only into the caller's own streams; readable there and, for members, in their spaces:
+        -- the space a change named, the one its record was merged into, and the one it moved the record out of.
         alter table manasync.mt_events enable row level security;
         alter table manasync.mt_events force row level security;
         drop policy if exists caller_events on manasync.mt_events;
         create policy caller_events on manasync.mt_events
           using (manasync.stream_owner(stream_id) = (select manasync.caller_user())
-                 or 's:' || (data ->> 'spaceId') = any((select manasync.caller_scopes())::text[]))
+                 or 's:' || (data ->> 'spaceId') = any((select manasync.caller_scopes())::text[])
+                 or (data ->> 'recordScope') = any((select manasync.caller_scopes())::text[])
+                 or (data ->> 'movedFrom') = any((select manasync.caller_scopes())::text[]))
           with check (manasync.stream_owner(stream_id) = manasync.caller_user());
 
         -- Audit reads look events up by record.

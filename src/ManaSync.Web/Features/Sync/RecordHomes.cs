@@ -1,0 +1,73 @@
+using ManaSync.Events;
+using ManaSync.Events.Upcasting;
+using ManaSync.Projections.Records;
+using ManaSync.Web.Infrastructure;
+using Npgsql;
+
+namespace ManaSync.Web.Features.Sync;
+
+/// <summary>The scope a change was stored into, and whether that took knowing the writer's spaces.</summary>
+/// <param name="NeedsMemberships">The record has left the scope the change names for one the writer may see, but the
+/// writer's spaces are unknown: storing the change there could hide it where nobody looks.</param>
+public sealed record PlacedChange(ChangeRecorded Change, bool NeedsMemberships = false);
+
+/// <summary>
+/// Where a change belongs. A record is one record per (app, table, id) among the scopes its writer can
+/// see (their own and their spaces'), wherever its spaceId says it lives; deployed clients rewrite
+/// "_personal:&lt;user&gt;" to the real personal space at login, and later changes carry the new spaceId.
+/// </summary>
+/// <remarks>
+/// A change naming another scope than the record's moves the record when its placement is later than the
+/// one that put the record where it is (<see cref="Placement"/>): the event carries the record's state
+/// along, the view it left marks where it went (readers who cannot see the new scope get a delete), and
+/// the view it enters takes the state (readers who gain it get all of it). An older placement does not
+/// move the record: its change is merged where the record is. Every writer of the scopes involved holds
+/// their locks (<see cref="WriteLocks"/>), so a move sees the state it carries.
+/// </remarks>
+public static class RecordHomes
+{
+    /// <summary>The views a batch may touch: each record in every scope its writer can see, and in the scope its change names.</summary>
+    public static string[] CandidateKeys(IEnumerable<(string AppId, string Table, string RecordId, string NamedScope)> records,
+        IReadOnlyList<string> writerScopes) =>
+        records.SelectMany(record => writerScopes.Append(record.NamedScope)
+                .Select(scope => RecordKey.For(scope, record.AppId, record.Table, record.RecordId)))
+            .Distinct()
+            .ToArray();
+
+    /// <summary>Reads the views under these keys, as part of a larger batch.</summary>
+    public static NpgsqlBatchCommand ReadCommand(string[] keys) =>
+        SessionBatch.Command($"select data from {MartenSetup.Schema}.mt_doc_recordview where id = any($1)", keys);
+
+    /// <summary>
+    /// Decides the scope of a change given the views read (and changed by earlier changes of the batch), and
+    /// applies it to them as the projection will.
+    /// </summary>
+    public static PlacedChange Place(ChangeRecorded change, IDictionary<string, RecordView> views, IReadOnlyList<string> writerScopes,
+        bool spacesKnown, ChangeUpcasting upcasting)
+    {
+        var named = RecordKey.ScopeOf(change.UserId, change.SpaceId);
+        var seen = writerScopes.Append(named).Distinct()
+            .Select(scope => views.TryGetValue(RecordKey.For(scope, change.AppId, change.Table, change.RecordId), out var view) ? view : null)
+            .OfType<RecordView>()
+            .ToList();
+        var homes = seen.Where(view => view.MovedTo is null).ToList();
+        var home = homes.FirstOrDefault(view => view.Scope == named) ?? homes.MaxBy(view => view.Position);
+        if (home is null && !spacesKnown && seen.Any(view => view.MovedTo is not null))
+            return new PlacedChange(change, NeedsMemberships: true);
+
+        var placed = change with { RecordScope = named };
+        if (home is not null && home.Scope != named)
+            placed = Placement.Moves(Placement.Of(upcasting.ToCurrent(change)), home.PlacedBy)
+                ? placed with { MovedFrom = home.Scope, MovedState = RecordViewJson.WriteState(home) }
+                : placed with { RecordScope = home.Scope };
+        RecordViews.Apply(views, upcasting.ToCurrent(placed));
+        return new PlacedChange(placed);
+    }
+
+    /// <summary>The shared spaces' scopes these changes write into or move records out of: each needs its lock.</summary>
+    public static IEnumerable<string> SharedScopesWritten(IEnumerable<ChangeRecorded> changes) =>
+        changes.SelectMany(change => new[] { change.RecordScope, change.MovedFrom })
+            .OfType<string>()
+            .Where(scope => RecordKey.SpaceOf(scope) is not null)
+            .Distinct();
+}
