@@ -23,7 +23,8 @@ catch (Exception e) when (e is InvalidSettingException or EmbeddedPostgresExcept
 
 // Stops the embedded cluster (if any) when the host ends.
 await using var databaseLifetime = database;
-if (AdminCommandLine.IsRebuild(args) && await AdminCommandLine.RebuildRefusalAsync(database.ConnectionString) is { } refusal)
+if (AdminCommandLine.NeedsRowSecurityBypass(args) &&
+    await AdminCommandLine.RowSecurityBypassRefusalAsync(database.ConnectionString, string.Join(' ', args.Take(2))) is { } refusal)
 {
     Console.Error.WriteLine(refusal);
     return 2;

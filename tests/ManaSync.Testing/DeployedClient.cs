@@ -172,10 +172,10 @@ public sealed class DeployedClient(HttpClient http, string token, string userId,
         }
     }
 
-    /// <summary>The string minimum over the tables' cursors, starting from the current ISO time.</summary>
+    /// <summary>The string minimum over the tables' cursors, starting from the current ISO time (the device's clock).</summary>
     public string OldestCursor()
     {
-        var oldest = Iso(DateTimeOffset.UtcNow);
+        var oldest = Now();
         foreach (var table in _tables)
             if (string.CompareOrdinal(CursorOf(table), oldest) < 0) oldest = CursorOf(table);
         return oldest;
@@ -213,7 +213,7 @@ public sealed class DeployedClient(HttpClient http, string token, string userId,
             else if (op == "insert")
             {
                 var data = change["data"]?.AsObject() ?? change;
-                var recordTime = data["updatedAt"]?.ToString() ?? data["createdAt"]?.ToString() ?? Iso(DateTimeOffset.UtcNow);
+                var recordTime = data["updatedAt"]?.ToString() ?? data["createdAt"]?.ToString() ?? Now();
                 if (existing is null)
                 {
                     var row = (JsonObject)data.DeepClone();
@@ -230,7 +230,7 @@ public sealed class DeployedClient(HttpClient http, string token, string userId,
                 var incoming = fields.Select(f => (f.Key, f.Value!["value"], f.Value!["updatedAt"]?.GetValue<string>()));
                 if (existing is null)
                 {
-                    var fallback = Iso(DateTimeOffset.UtcNow);
+                    var fallback = Now();
                     var row = new JsonObject { ["id"] = id };
                     var stamps = new JsonObject();
                     foreach (var (name, value, at) in incoming)

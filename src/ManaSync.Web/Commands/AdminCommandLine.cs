@@ -12,22 +12,23 @@ public static class AdminCommandLine
             ? ["projections", "rebuild", .. rest.Where(arg => arg != "--rebuild")]
             : args;
 
-    public static bool IsRebuild(string[] args) => args is ["projections", "rebuild", ..];
+    /// <summary>
+    /// A rebuild replays every user's events, and a migration from the Go service writes many users'
+    /// changes in one transaction: both must run as a role that row security does not filter (under a
+    /// filtered role a rebuild would see no events and rebuild an empty view).
+    /// </summary>
+    public static bool NeedsRowSecurityBypass(string[] args) => args is ["projections", "rebuild", ..] or ["migrate-from-go", ..];
 
     public static bool WritesToStandardOutput(string[] args) => args is ["replay", ..] && !args.Contains("--out");
 
-    /// <summary>
-    /// A rebuild replays every user's events, so it must run as a role that row security does not
-    /// filter; under a filtered role it would see no events and rebuild an empty view.
-    /// </summary>
-    public static async Task<string?> RebuildRefusalAsync(string connectionString)
+    public static async Task<string?> RowSecurityBypassRefusalAsync(string connectionString, string command)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
         await using var check = new NpgsqlCommand("select rolsuper or rolbypassrls from pg_roles where rolname = current_user", connection);
         return (bool)(await check.ExecuteScalarAsync())!
             ? null
-            : $"A projection rebuild must run as a role that bypasses row-level security (superuser or BYPASSRLS), " +
+            : $"'{command}' must run as a role that bypasses row-level security (superuser or BYPASSRLS), " +
               $"not as '{connection.UserName}': set DATABASE_URL to such a role for this command.";
     }
 }

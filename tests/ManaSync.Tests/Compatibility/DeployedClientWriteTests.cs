@@ -191,6 +191,25 @@ public sealed class DeployedClientWriteTests(AppFixture app) : SyncTest(app)
     }
 
     [Fact]
+    public async Task A_record_deleted_and_created_again_reaches_a_device_without_the_old_records_fields()
+    {
+        var laptop = Device("laptop", "places");
+        laptop.Create("places", new JsonObject { ["id"] = "p1", ["name"] = "Café", ["note"] = "closed on Mondays" });
+        await laptop.PushAllAsync();
+        var other = App.ClientFor("alice", "script");
+        (await other.PushAsync("places", Changes.Batch(Changes.Delete("places", "p1")))).AssertStatus(HttpStatusCode.OK);
+        (await other.PushAsync("places", Changes.Batch(Changes.Insert("places", "p1", new { id = "p1", name = "Bistro" }))))
+            .AssertStatus(HttpStatusCode.OK);
+
+        await laptop.PullAsync();
+        var fresh = Device("tablet", "places");
+        await fresh.PullAsync();
+
+        Assert.Equal("""{"id":"p1","name":"Bistro"}""", DeployedClient.Canonical(laptop.Row("places", "p1")));
+        Assert.Equal(fresh.Rows("places"), laptop.Rows("places"));
+    }
+
+    [Fact]
     public async Task A_restored_record_leaves_the_trash_on_every_device()
     {
         var laptop = Device("laptop", "places");

@@ -63,7 +63,7 @@ public static class ImportStore
                 if (fresh.Any(e => RecordKey.IsShared(e.SpaceId, e.UserId) && !caller.IsMemberOf(e.SpaceId!)))
                     return ImportOutcome.Refused(ImportRefusal.NotAMember);
 
-                if (await PlaceAsync(session, caller, spacesKnown, fresh, locks, upcasting, cancellation) is not { } placed)
+                if (await RecordHomes.PlaceAsync(session, fresh, _ => caller.Scopes, spacesKnown, locks, upcasting, cancellation) is not { } placed)
                     return ImportOutcome.Refused(ImportRefusal.MembershipsUnknown);
                 foreach (var stream in placed.GroupBy(e => e.AppId))
                     EventLog.Append(session, WriteLocks.Stream(stream.Key, caller.UserId), stream);
@@ -88,35 +88,5 @@ public static class ImportStore
             return ImportOutcome.Refused(ImportRefusal.EventIdTaken);
         }
         return new ImportOutcome(imported, skipped, ImportRefusal.None);
-    }
-
-    /// <summary>
-    /// Decides where each event belongs (<see cref="RecordHomes"/>), holding the lock of every shared space
-    /// it writes: records shared with others may be written by them meanwhile.
-    /// </summary>
-    /// <returns>null when a record's place cannot be decided without the caller's spaces.</returns>
-    private static async Task<List<ChangeRecorded>?> PlaceAsync(IDocumentSession session, Caller caller, bool spacesKnown,
-        List<ChangeRecorded> events, HashSet<string> locks, ChangeUpcasting upcasting, CancellationToken cancellation)
-    {
-        var keys = RecordHomes.CandidateKeys(events.Select(e => (e.AppId, e.Table, e.RecordId, RecordKey.ScopeOf(e.UserId, e.SpaceId))),
-            caller.Scopes);
-        var newLocks = events.Select(e => (e.AppId, RecordKey.ScopeOf(e.UserId, e.SpaceId)))
-            .Where(named => RecordKey.SpaceOf(named.Item2) is not null)
-            .Select(named => WriteLocks.SpaceLockKey(named.AppId, named.Item2))
-            .Where(locks.Add)
-            .ToList();
-        while (true)
-        {
-            await WriteLocks.TakeAsync(session, newLocks, cancellation);
-            await using var read = SessionBatch.For(session, RecordHomes.ReadCommand(keys));
-            await using var reader = await read.ExecuteReaderAsync(cancellation);
-            var views = (await SessionBatch.ReadDocumentsAsync<RecordView>(reader, session, cancellation)).ToDictionary(view => view.Id);
-            var placed = events.Select(e => RecordHomes.Place(e, views, caller.Scopes, spacesKnown, upcasting)).ToList();
-            if (placed.Any(p => p.NeedsMemberships)) return null;
-            newLocks = placed.SelectMany(p => RecordHomes.SharedScopesWritten([p.Change]).Select(space => WriteLocks.SpaceLockKey(p.Change.AppId, space)))
-                .Where(locks.Add)
-                .ToList();
-            if (newLocks.Count == 0) return placed.Select(p => p.Change).ToList();
-        }
     }
 }

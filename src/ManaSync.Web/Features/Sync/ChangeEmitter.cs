@@ -42,7 +42,14 @@ public static class ChangeEmitter
         var live = WithPlacement(view, LiveState.Of(view));
         var fields = live.ToDictionary(field => field.Name, field => new WireField(field.Value, Timestamps.Format(field.Write.Stamp)));
         if (fromScratch || view.Born >= since.From)
-            return [Change(view, "insert", Latest(changed)) with { Fields = fields, Data = live.ToDictionary(field => field.Name, field => field.Value) }];
+        {
+            var insert = Change(view, "insert", Latest(changed)) with { Fields = fields, Data = live.ToDictionary(field => field.Name, field => field.Value) };
+            // Deleted and created again since the cursor: a reader may still hold the old record, which the insert
+            // alone would merge into (keeping fields the new one lacks), so it is deleted first.
+            return !fromScratch && view.Tombstone is { } tombstone && tombstone.Position >= since.From
+                ? [Change(view, "delete", tombstone), insert]
+                : [insert];
+        }
         if (live.Count == 0) return [];
 
         var update = Change(view, "update", Latest(changed)) with { Fields = fields };

@@ -64,12 +64,14 @@ public static class FeedClock
     /// The native epoch, once: every later transaction's events carry its time, the second before the
     /// first server started (so tokens sort below the current time at once), or the latest migrated
     /// mark if later. Devices switched from the Go service after it stopped hold cursors before either.
-    /// When events exist already (a deployment from before marks), it covers them too.
+    /// Events stored without a mark (by a version from before marks) are covered too: it starts at 0.
     /// </summary>
     private const string NativeEpoch = """
         select pg_advisory_xact_lock(hashtextextended('manasync.feed_marks', 0));
         insert into manasync.feed_marks (tx, at, native)
-        select case when exists (select from manasync.mt_events) then 0 else pg_current_xact_id()::text::bigint end,
+        select case when exists (select from manasync.mt_events as e
+                                 where not exists (select from manasync.feed_marks as m where m.tx = (e.data ->> 'commitTx')::bigint))
+                    then 0 else pg_current_xact_id()::text::bigint end,
                greatest(date_trunc('second', now()) - interval '1 second',
                         coalesce((select max(at) from manasync.feed_marks), '-infinity')),
                true
