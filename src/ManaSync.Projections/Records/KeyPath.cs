@@ -19,9 +19,12 @@ public static class KeyPath
 
     public static int Depth(string name) => name.Count(c => c == Separator);
 
-    /// <summary>Whether <paramref name="ancestor"/> names an object that contains <paramref name="path"/> ("a" of "a.b", not of "ab").</summary>
-    public static bool IsAncestor(string ancestor, string path) =>
-        path.Length > ancestor.Length && path[ancestor.Length] == Separator && path.StartsWith(ancestor, StringComparison.Ordinal);
+    /// <summary>The names of the objects that contain a path: "a" and "a.b" for "a.b.c", none for "a".</summary>
+    public static IEnumerable<string> Ancestors(string name)
+    {
+        for (var at = name.IndexOf(Separator); at >= 0; at = name.IndexOf(Separator, at + 1))
+            yield return name[..at];
+    }
 
     /// <summary>
     /// Sets the value at a path below <paramref name="target"/> the way Dexie does: a missing step, or

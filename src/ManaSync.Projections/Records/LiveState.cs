@@ -27,7 +27,7 @@ public static class LiveState
 
     /// <summary>The write that decides the value at a name: its own latest write, or a later one to an ancestor.</summary>
     public static Write? DecidingWrite(RecordView view, string name) =>
-        Ancestors(name).Append(name)
+        KeyPath.Ancestors(name).Append(name)
             .Select(candidate => view.Fields.TryGetValue(candidate, out var field) ? field.Write : null)
             .OfType<Write>()
             .Aggregate((Write?)null, (latest, write) => latest is null || write.Beats(latest) ? write : latest);
@@ -41,14 +41,7 @@ public static class LiveState
     }
 
     private static bool Superseded(RecordView view, string name, Write write) =>
-        Ancestors(name).Any(ancestor => view.Fields.TryGetValue(ancestor, out var field) && field.Write.Beats(write));
-
-    /// <summary>"a" and "a.b" for "a.b.c".</summary>
-    private static IEnumerable<string> Ancestors(string name)
-    {
-        for (var at = name.IndexOf(KeyPath.Separator); at >= 0; at = name.IndexOf(KeyPath.Separator, at + 1))
-            yield return name[..at];
-    }
+        KeyPath.Ancestors(name).Any(ancestor => view.Fields.TryGetValue(ancestor, out var field) && field.Write.Beats(write));
 
     private static LiveField? Fold(IGrouping<string, KeyValuePair<string, FieldState>> field)
     {

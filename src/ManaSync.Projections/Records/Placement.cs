@@ -20,6 +20,6 @@ public static class Placement
         _ => null,
     };
 
-    /// <summary>Whether a change placing its record at <paramref name="placedBy"/> moves it from where <paramref name="current"/> put it.</summary>
-    public static bool Moves(Write? placedBy, Write? current) => placedBy is not null && (current is null || placedBy.Beats(current));
+    /// <summary>Whether a placement wins over the one that put the record where it is (a record not yet placed: any does).</summary>
+    public static bool Supersedes(Write? placedBy, Write? current) => placedBy is not null && (current is null || placedBy.Beats(current));
 }

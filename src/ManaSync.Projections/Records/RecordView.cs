@@ -5,9 +5,10 @@ using ManaSync.Events;
 namespace ManaSync.Projections.Records;
 
 /// <summary>
-/// The merged current state of one record: per field the winning value and who wrote it, plus the
-/// latest insert and hard delete. Merging is commutative, associative and idempotent, so any order
-/// of the same events yields the same state, and a rebuild from the events reproduces it.
+/// The merged current state of one record in one scope: per field the winning value and who wrote it,
+/// the latest insert and hard delete, and where the record lives. Merging fields is commutative,
+/// associative and idempotent, so any order of the same events yields the same fields; a move carries
+/// the state of the scope it leaves, so a rebuild replays events in their order and reproduces it.
 /// </summary>
 [JsonConverter(typeof(RecordViewJson))]
 public sealed class RecordView
@@ -100,7 +101,7 @@ public sealed class RecordView
             Merge(name, field.Value, Write.Of(change, field.UpdatedAt));
 
         if (RecordKey.ScopeOf(change.UserId, change.SpaceId) == Scope && Placement.Of(change) is { } placedBy &&
-            Placement.Moves(placedBy, PlacedBy))
+            Placement.Supersedes(placedBy, PlacedBy))
             (PlacedAs, PlacedBy) = (change.SpaceId, placedBy);
         UpdatePosition();
         if (!wasLive && IsLive) Born = new Position(change.CommitTx, change.CommitIndex);
@@ -112,7 +113,7 @@ public sealed class RecordView
         foreach (var (name, field) in moved.Fields) Merge(name, field.Value, field.Write);
         if (moved.Inserted is { } inserted && (Inserted is null || inserted.Beats(Inserted))) Inserted = inserted;
         if (moved.Tombstone is { } tombstone && (Tombstone is null || tombstone.Beats(Tombstone))) Tombstone = tombstone;
-        if (Placement.Moves(moved.PlacedBy, PlacedBy)) (PlacedAs, PlacedBy) = (moved.PlacedAs, moved.PlacedBy);
+        if (Placement.Supersedes(moved.PlacedBy, PlacedBy)) (PlacedAs, PlacedBy) = (moved.PlacedAs, moved.PlacedBy);
         (MovedTo, MovedAway) = (null, null);
     }
 

@@ -62,7 +62,7 @@ public sealed class MigrateFromGoCommand : JasperFxAsyncCommand<MigrateFromGoInp
             await Console.Error.WriteLineAsync($"migrate-from-go: {total:N0} rows in the source");
 
             var clock = Stopwatch.StartNew();
-            var (read, stored, skipped) = (0L, 0L, 0L);
+            var (read, stored, skipped, refused) = (0L, 0L, 0L, 0L);
             var (users, apps) = (new HashSet<string>(), new HashSet<string>());
             var chunk = new List<GoRow>(input.ChunkFlag);
             await using var rows = source.RowsAsync(cancellation).GetAsyncEnumerator(cancellation);
@@ -78,7 +78,7 @@ public sealed class MigrateFromGoCommand : JasperFxAsyncCommand<MigrateFromGoInp
                 // The last chunk is marked with the source's clock: rows the Go service received until then are all here.
                 var receivedUpTo = more ? chunk.Max(row => row.CreatedAt) : Max(chunk.Max(row => row.CreatedAt), sourceNow);
                 var result = await migration.StoreAsync(chunk, receivedUpTo, cancellation);
-                (read, stored, skipped) = (read + chunk.Count, stored + result.Stored, skipped + result.Skipped);
+                (read, stored, skipped, refused) = (read + chunk.Count, stored + result.Stored, skipped + result.Skipped, refused + result.Refused);
                 chunk.Clear();
                 await Console.Error.WriteLineAsync(
                     $"migrate-from-go: {read:N0} of {Math.Max(total, read):N0} rows ({100.0 * read / Math.Max(1, Math.Max(total, read)):F0} %), " +
@@ -87,7 +87,9 @@ public sealed class MigrateFromGoCommand : JasperFxAsyncCommand<MigrateFromGoInp
 
             Console.WriteLine($"migrate-from-go: {read:N0} rows read, {stored:N0} stored, {skipped:N0} already stored; " +
                               $"{users.Count:N0} users, {apps.Count:N0} apps; {clock.Elapsed.TotalSeconds:F1} s");
-            return true;
+            if (refused > 0)
+                Console.WriteLine($"migrate-from-go: {refused:N0} rows not stored: their app id is not one ManaSync serves ({AppId.Rule})");
+            return refused == 0;
         }
     }
 

@@ -38,12 +38,11 @@ public sealed class KeyPathTests
     }
 
     [Fact]
-    public void Only_a_whole_segment_is_an_ancestor()
+    public void A_paths_ancestors_are_its_whole_leading_segments()
     {
-        Assert.True(KeyPath.IsAncestor("a", "a.b"));
-        Assert.True(KeyPath.IsAncestor("a.b", "a.b.c"));
-        Assert.False(KeyPath.IsAncestor("a", "ab.c"));
-        Assert.False(KeyPath.IsAncestor("a.b", "a.b"));
+        Assert.Equal(["a", "a.b"], KeyPath.Ancestors("a.b.c"));
+        Assert.Equal(["ab"], KeyPath.Ancestors("ab.c"));
+        Assert.Empty(KeyPath.Ancestors("a"));
     }
 
     private static readonly DateTimeOffset T0 = new(2026, 1, 1, 10, 0, 0, TimeSpan.Zero);

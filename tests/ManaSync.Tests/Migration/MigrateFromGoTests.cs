@@ -136,6 +136,19 @@ public sealed class MigrateFromGoTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rows_of_an_app_id_ManaSync_cannot_serve_are_reported_and_not_stored()
+    {
+        var source = await GoServiceDatabase.CreateAsync(latestVersion: true,
+            [Row(0, "alice", "todo", "tasks", "t1", "insert", """{"id":"t1"}"""), Row(1, "alice", "to do:list", "tasks", "t2", "insert", """{"id":"t2"}""")]);
+
+        var run = await MigrateAsync(source);
+
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains("1 rows not stored: their app id is not one ManaSync serves", run.Output);
+        Assert.Single(await StoredEventsAsync());
+    }
+
+    [Fact]
     public async Task A_source_without_the_table_is_refused_with_a_message()
     {
         var empty = await TestCluster.CreateDatabaseAsync();

@@ -10,7 +10,8 @@ using SessionOptions = Marten.Services.SessionOptions;
 namespace ManaSync.Web.Features.Migration;
 
 /// <summary>What one chunk of rows came to.</summary>
-public sealed record ChunkResult(int Stored, int Skipped);
+/// <param name="Refused">Rows of an app id ManaSync cannot serve (it names event streams and URLs: <see cref="AppId"/>).</param>
+public sealed record ChunkResult(int Stored, int Skipped, int Refused);
 
 /// <summary>
 /// Stores rows of the Go service as events, one chunk per transaction, in the order the Go service
@@ -34,10 +35,11 @@ public sealed class GoMigration(IDocumentStore store, NpgsqlDataSource database,
         await using var session = store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false));
         var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
 
-        var events = rows.Select((row, index) => row.ToEvent(commitTx, index, maxClockSkew)).ToList();
+        var events = rows.Select((row, index) => row.ToEvent(commitTx, index, maxClockSkew)).Where(e => AppId.IsValid(e.AppId)).ToList();
+        var refused = rows.Count - events.Count;
         var stored = (await EventLog.StoredAsync(session, [.. events.Select(e => e.EventId)], cancellation)).Select(e => e.EventId).ToHashSet();
         var fresh = events.Where(e => !stored.Contains(e.EventId)).ToList();
-        if (fresh.Count == 0) return new ChunkResult(0, events.Count);
+        if (fresh.Count == 0) return new ChunkResult(0, events.Count, refused);
 
         var placed = (await RecordHomes.PlaceAsync(session, fresh, ScopesOf, spacesKnown: true, [], upcasting, cancellation))!;
         foreach (var stream in placed.GroupBy(e => WriteLocks.Stream(e.AppId, e.UserId)))
@@ -46,7 +48,7 @@ public sealed class GoMigration(IDocumentStore store, NpgsqlDataSource database,
             await mark.ExecuteNonQueryAsync(cancellation);
         await session.SaveChangesAsync(cancellation);
         await transaction.CommitAsync(cancellation);
-        return new ChunkResult(fresh.Count, events.Count - fresh.Count);
+        return new ChunkResult(fresh.Count, events.Count - fresh.Count, refused);
     }
 
     /// <summary>The scopes a user's changes may be about: their own, and the spaces they wrote into.</summary>

@@ -117,7 +117,7 @@ public static class ChangeFeed
     /// that started earlier and is still running holds those changes back, and a client that pulls
     /// right after another device pushed should not miss them for that. The wait is bounded; the page
     /// then says it was held back, and what a long transaction holds back comes with a later read.
-    /// Read with the feed clock's latest mark, which every mark below the horizon is visible to.
+    /// The feed clock's latest mark comes from the same statement, so every mark below the horizon is in it.
     /// </summary>
     private static async Task<(long Horizon, bool HeldBack, FeedClock.Latest Clock)> SettledHorizonAsync(IQuerySession session,
         FeedRanges ranges, CancellationToken cancellation)

@@ -58,7 +58,7 @@ public static class RecordHomes
 
         var placed = change with { RecordScope = named };
         if (home is not null && home.Scope != named)
-            placed = Placement.Moves(Placement.Of(upcasting.ToCurrent(change)), home.PlacedBy)
+            placed = Placement.Supersedes(Placement.Of(upcasting.ToCurrent(change)), home.PlacedBy)
                 ? placed with { MovedFrom = home.Scope, MovedState = RecordViewJson.WriteState(home) }
                 : placed with { RecordScope = home.Scope };
         RecordViews.Apply(views, upcasting.ToCurrent(placed));
