@@ -26,8 +26,9 @@ public static class LiveState
     }
 
     /// <summary>The write that decides the value at a name: its own latest write, or a later one to an ancestor.</summary>
-    public static Write? DecidingWrite(RecordView view, string name) =>
-        KeyPath.Ancestors(name).Append(name)
+    public static Write? DecidingWrite(RecordView view, string name) => !KeyPath.IsPath(name)
+        ? view.Fields.TryGetValue(name, out var field) ? field.Write : null
+        : KeyPath.Ancestors(name).Append(name)
             .Select(candidate => view.Fields.TryGetValue(candidate, out var field) ? field.Write : null)
             .OfType<Write>()
             .Aggregate((Write?)null, (latest, write) => latest is null || write.Beats(latest) ? write : latest);

@@ -100,7 +100,7 @@ public sealed class RecordView
         foreach (var (name, field) in change.Fields ?? new Dictionary<string, FieldChange>())
             Merge(name, field.Value, Write.Of(change, field.UpdatedAt));
 
-        if (RecordKey.ScopeOf(change.UserId, change.SpaceId) == Scope && Placement.Of(change) is { } placedBy &&
+        if (RecordKey.Names(Scope, change.UserId, change.SpaceId) && Placement.Of(change) is { } placedBy &&
             Placement.Supersedes(placedBy, PlacedBy))
             (PlacedAs, PlacedBy) = (change.SpaceId, placedBy);
         UpdatePosition();

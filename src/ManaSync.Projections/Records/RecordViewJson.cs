@@ -115,7 +115,9 @@ public sealed class RecordViewJson : JsonConverter<RecordView>
 
         public bool Equals(Write? a, Write? b) =>
             ReferenceEquals(a, b) ||
-            (a is not null && b is not null && a with { Actor = null } == b with { Actor = null } &&
+            (a is not null && b is not null && a.Stamp == b.Stamp && a.ReceivedAt == b.ReceivedAt && a.BatchIndex == b.BatchIndex &&
+             a.EventId == b.EventId && a.ClientId == b.ClientId && a.UserId == b.UserId && a.Position == b.Position &&
+             a.SchemaVersion == b.SchemaVersion &&
              (a.Actor, b.Actor) switch
              {
                  (null, null) => true,

@@ -8,10 +8,11 @@ public static class RecordViews
     /// <summary>Applies a change (in the newest schema's shape) to every view it touches; a view it moved the record out of must be among them.</summary>
     public static void Apply(IDictionary<string, RecordView> views, ChangeRecorded change)
     {
-        foreach (var key in RecordKey.Of(change))
+        var keys = RecordKey.Of(change);
+        foreach (var key in keys)
         {
             if (views.TryGetValue(key, out var view)) view.Apply(change);
-            else if (key == RecordKey.For(change))
+            else if (key == keys[^1])
             {
                 views[key] = view = RecordView.Create(change);
                 view.Apply(change);

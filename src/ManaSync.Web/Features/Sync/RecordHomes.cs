@@ -47,14 +47,17 @@ public static class RecordHomes
         bool spacesKnown, ChangeUpcasting upcasting)
     {
         var named = Named(change);
-        var seen = writerScopes.Append(named).Distinct()
-            .Select(scope => views.TryGetValue(RecordKey.For(scope, change.AppId, change.Table, change.RecordId), out var view) ? view : null)
-            .OfType<RecordView>()
-            .ToList();
-        var homes = seen.Where(view => view.MovedTo is null).ToList();
-        var home = homes.FirstOrDefault(view => view.Scope == named) ?? homes.MaxBy(view => view.Position);
-        if (home is null && !spacesKnown && seen.Any(view => view.MovedTo is not null))
-            return new PlacedChange(change, NeedsMemberships: true);
+        // The record where the change names it, else the latest one elsewhere; and whether it left a scope.
+        var (namedHome, otherHome, left) = ((RecordView?)null, (RecordView?)null, false);
+        foreach (var scope in writerScopes.Contains(named) ? writerScopes : [.. writerScopes, named])
+        {
+            if (!views.TryGetValue(RecordKey.For(scope, change.AppId, change.Table, change.RecordId), out var view)) continue;
+            if (view.MovedTo is not null) left = true;
+            else if (view.Scope == named) namedHome = view;
+            else if (otherHome is null || view.Position > otherHome.Position) otherHome = view;
+        }
+        var home = namedHome ?? otherHome;
+        if (home is null && !spacesKnown && left) return new PlacedChange(change, NeedsMemberships: true);
 
         var placed = change with { RecordScope = named };
         if (home is not null && home.Scope != named)
