@@ -5,7 +5,7 @@ namespace ManaSync.Projections.Records;
 
 /// <summary>A top-level field as clients hold it, with the key-path writes that outlived its own folded in.</summary>
 /// <param name="Write">The latest of the writes that make up the value: its stamp is the field's updatedAt.</param>
-public sealed record LiveField(string Name, JsonElement Value, Write Write);
+public readonly record struct LiveField(string Name, JsonElement Value, Write Write);
 
 /// <summary>
 /// Reads a record view as deployed clients hold the record. A write to a key path ("a.b") lives as
@@ -16,13 +16,21 @@ public static class LiveState
 {
     public static IReadOnlyList<LiveField> Of(RecordView view)
     {
-        var live = view.Fields.Where(field => view.IsAlive(field.Value.Write) && !Superseded(view, field.Key, field.Value.Write)).ToList();
-        if (!live.Any(field => KeyPath.IsPath(field.Key)))
-            return live.Select(field => new LiveField(field.Key, field.Value.Value, field.Value.Write)).ToList();
-        return live.GroupBy(field => KeyPath.Root(field.Key), StringComparer.Ordinal)
-            .Select(Fold)
-            .OfType<LiveField>()
-            .ToList();
+        var live = new List<LiveField>(view.Fields.Count);
+        var paths = false;
+        foreach (var (name, field) in view.Fields)
+        {
+            if (!view.IsAlive(field.Write)) continue;
+            if (KeyPath.IsPath(name))
+            {
+                if (Superseded(view, name, field.Write)) continue;
+                paths = true;
+            }
+            live.Add(new LiveField(name, field.Value, field.Write));
+        }
+        return paths
+            ? live.GroupBy(field => KeyPath.Root(field.Name), StringComparer.Ordinal).Select(Fold).OfType<LiveField>().ToList()
+            : live;
     }
 
     /// <summary>The write that decides the value at a name: its own latest write, or a later one to an ancestor.</summary>
@@ -37,23 +45,23 @@ public static class LiveState
     public static JsonElement? ValueAt(RecordView view, string name)
     {
         var root = KeyPath.Root(name);
-        var field = Of(view).FirstOrDefault(live => live.Name == root);
-        return field is null ? null : KeyPath.Get(field.Value, name.Split(KeyPath.Separator).Skip(1));
+        return Of(view).Where(live => live.Name == root).Select(live => KeyPath.Get(live.Value, name.Split(KeyPath.Separator).Skip(1)))
+            .FirstOrDefault();
     }
 
     private static bool Superseded(RecordView view, string name, Write write) =>
         KeyPath.Ancestors(name).Any(ancestor => view.Fields.TryGetValue(ancestor, out var field) && field.Write.Beats(write));
 
-    private static LiveField? Fold(IGrouping<string, KeyValuePair<string, FieldState>> field)
+    private static LiveField? Fold(IGrouping<string, LiveField> field)
     {
         var holder = new JsonObject();
         Write? latest = null;
-        foreach (var (name, state) in field.OrderBy(entry => KeyPath.Depth(entry.Key)).ThenBy(entry => entry.Key, StringComparer.Ordinal))
+        foreach (var (name, stored, write) in field.OrderBy(entry => KeyPath.Depth(entry.Name)).ThenBy(entry => entry.Name, StringComparer.Ordinal))
         {
-            var value = JsonNode.Parse(state.Value.GetRawText());
+            var value = JsonNode.Parse(stored.GetRawText());
             if (name == field.Key) holder[name] = value;
             else KeyPath.Set(holder, name, value);
-            if (latest is null || state.Write.Beats(latest)) latest = state.Write;
+            if (latest is null || write.Beats(latest)) latest = write;
         }
         return holder.TryGetPropertyValue(field.Key, out var folded)
             ? new LiveField(field.Key, JsonSerializer.SerializeToElement(folded), latest!)

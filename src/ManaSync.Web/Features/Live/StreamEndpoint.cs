@@ -137,7 +137,7 @@ public static class StreamEndpoint
         for (var i = 0; i < runs.Count; i++)
         {
             var last = i == runs.Count - 1;
-            var cursor = last ? page.NextToken : runs[i][^1].After;
+            var cursor = last ? page.NextToken : page.Times.Token(runs[i][^1].After);
             var data = JsonSerializer.Serialize(new StreamChanges(
                 runs[i].Select(entry => entry.Change).ToList(), !last || page.HasMore, cursor, runs[i][0].Change.Table),
                 WireJson.Options);

@@ -43,7 +43,7 @@ public static class ChangeEmitter
         var fields = live.ToDictionary(field => field.Name, field => new WireField(field.Value, Timestamps.Format(field.Write.Stamp)));
         if (fromScratch || view.Born >= since.From)
         {
-            var insert = Change(view, "insert", Latest(changed)) with { Fields = fields, Data = live.ToDictionary(field => field.Name, field => field.Value) };
+            var insert = Change(view, "insert", Latest(changed), fields, live.ToDictionary(field => field.Name, field => field.Value));
             // Deleted and created again since the cursor: a reader may still hold the old record, which the insert
             // alone would merge into (keeping fields the new one lacks), so it is deleted first.
             return !fromScratch && view.Tombstone is { } tombstone && tombstone.Position >= since.From
@@ -52,9 +52,9 @@ public static class ChangeEmitter
         }
         if (live.Count == 0) return [];
 
-        var update = Change(view, "update", Latest(changed)) with { Fields = fields };
+        var update = Change(view, "update", Latest(changed), fields);
         return live.FirstOrDefault(field => field.Name == FieldNames.DeletedAt) is { Value.ValueKind: JsonValueKind.String } deletedAt
-            ? [Change(view, "delete", deletedAt.Write) with { DeletedAt = deletedAt.Value.GetString() }, update]
+            ? [Change(view, "delete", deletedAt.Write, deletedAt: deletedAt.Value.GetString()), update]
             : [update];
     }
 
@@ -64,15 +64,21 @@ public static class ChangeEmitter
     private static IReadOnlyList<LiveField> WithPlacement(RecordView view, IReadOnlyList<LiveField> live)
     {
         if (view is not { PlacedAs: { } space, PlacedBy: { } placedBy }) return live;
-        var current = live.FirstOrDefault(field => field.Name == SpaceIdField);
-        var write = current is not null && current.Write.Beats(placedBy) ? current.Write : placedBy;
+        var write = live.Where(field => field.Name == SpaceIdField).Select(field => field.Write).FirstOrDefault() is { } current &&
+                    current.Beats(placedBy)
+            ? current
+            : placedBy;
         return [.. live.Where(field => field.Name != SpaceIdField), new LiveField(SpaceIdField, JsonSerializer.SerializeToElement(space), write)];
     }
 
     private const string SpaceIdField = "spaceId";
 
-    private static WireChange Change(RecordView view, string op, Write write) => new()
+    private static WireChange Change(RecordView view, string op, Write write, Dictionary<string, WireField>? fields = null,
+        Dictionary<string, JsonElement>? data = null, string? deletedAt = null) => new()
     {
+        Fields = fields,
+        Data = data,
+        DeletedAt = deletedAt,
         EventId = write.EventId.ToString(),
         SchemaVersion = write.SchemaVersion,
         Table = view.TableName,

@@ -16,15 +16,18 @@ public sealed record FeedRequest(
     int Limit,
     bool FromScratch = false);
 
-/// <param name="After">The cursor token just after this change: resuming there neither repeats nor skips it.</param>
-public sealed record FeedEntry(WireChange Change, string After);
+/// <param name="After">Just after this change: resuming there neither repeats nor skips it.</param>
+public sealed record FeedEntry(WireChange Change, Position After);
 
-/// <param name="Next">Where the next read resumes; <paramref name="NextToken"/> is its cursor token.</param>
+/// <param name="Next">Where the next read resumes.</param>
+/// <param name="Times">Writes the cursor tokens of this page's positions.</param>
 /// <param name="HeldBack">Committed changes lie beyond <paramref name="Next"/>, held back by an older transaction
 /// still running when the read stopped waiting for it: reading again soon will find them.</param>
-public sealed record FeedPage(IReadOnlyList<FeedEntry> Entries, Position Next, string NextToken, bool HasMore, bool HeldBack)
+public sealed record FeedPage(IReadOnlyList<FeedEntry> Entries, Position Next, CursorTimes Times, bool HasMore, bool HeldBack)
 {
     public IReadOnlyList<WireChange> Changes => Entries.Select(entry => entry.Change).ToList();
+
+    public string NextToken => Times.Token(Next);
 }
 
 /// <summary>
@@ -68,12 +71,12 @@ public static class ChangeFeed
         var hasMore = rows.Count > request.Limit;
         var page = hasMore ? rows.Take(request.Limit).ToList() : rows.ToList();
         var next = hasMore ? After(page[^1]) : Position.Max(from, new Position(horizon, 0));
-        var tokens = await FeedClock.TokensAsync(session, clock, [.. page.Select(After), next], cancellation);
+        var times = await FeedClock.TimesAsync(session, clock, page.Select(After).Append(next), cancellation);
         var entries = page
-            .SelectMany((view, i) => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, scopes, request.FromScratch)
-                .Select(change => new FeedEntry(change, tokens[i])))
+            .SelectMany(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, scopes, request.FromScratch)
+                .Select(change => new FeedEntry(change, After(view))))
             .ToList();
-        return new FeedPage(entries, next, tokens[^1], hasMore, heldBack);
+        return new FeedPage(entries, next, times, hasMore, heldBack);
     }
 
     /// <summary>

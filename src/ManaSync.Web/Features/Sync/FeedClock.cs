@@ -110,22 +110,31 @@ public static class FeedClock
     /// <summary>The latest mark's transaction and the greatest time of all marks.</summary>
     public sealed record Latest(long? Tx, DateTimeOffset? At);
 
-    /// <summary>Tokens for positions read at one moment: each carries the greatest time of the events before it.</summary>
-    public static async Task<IReadOnlyList<string>> TokensAsync(IQuerySession session, Latest latest, IReadOnlyList<Position> positions,
+    /// <summary>
+    /// What it takes to write the tokens of positions read at one moment (each carries the greatest time
+    /// of the events before it): usually only the latest mark, since positions are after it; the marks up
+    /// to the latest of the others otherwise.
+    /// </summary>
+    public static async Task<CursorTimes> TimesAsync(IQuerySession session, Latest latest, IEnumerable<Position> positions,
         CancellationToken cancellation)
     {
-        // Usually every position is after the latest mark, so they all carry the greatest time.
         var within = positions.Where(position => position.Tx <= latest.Tx).Select(position => position.Tx).DefaultIfEmpty().Max();
         var marks = within == 0
             ? []
             : await session.QueryAsync<Mark>("select row_to_json(mark) from manasync.feed_marks_through(?) as mark", cancellation, within);
-        return positions.Select(position => Cursor.Encode(position, position.Tx > latest.Tx ? latest.At : TimeBefore(marks, position))).ToList();
+        return new CursorTimes(latest, marks);
     }
 
-    private sealed record Mark(long Tx, DateTimeOffset At);
+    public sealed record Mark(long Tx, DateTimeOffset At);
+}
+
+/// <summary>Writes cursor tokens for positions of one read (<see cref="FeedClock.TimesAsync"/>).</summary>
+public sealed class CursorTimes(FeedClock.Latest latest, IReadOnlyList<FeedClock.Mark> marks)
+{
+    public string Token(Position position) => Cursor.Encode(position, position.Tx > latest.Tx ? latest.At : TimeBefore(position));
 
     /// <summary>The greatest time of the marks whose transaction holds events before the position.</summary>
-    private static DateTimeOffset? TimeBefore(IReadOnlyList<Mark> marks, Position position) =>
+    private DateTimeOffset? TimeBefore(Position position) =>
         marks.Where(mark => mark.Tx < position.Tx || (mark.Tx == position.Tx && position.Index > 0))
             .Select(mark => (DateTimeOffset?)mark.At)
             .Max();
