@@ -45,6 +45,22 @@ public sealed class CommitNoticeTests(AppFixture app) : SyncTest(app)
     }
 
     [Fact]
+    public void A_change_that_moved_its_record_is_announced_to_the_scope_it_left_as_well()
+    {
+        var moved = new ManaSync.Events.ChangeRecorded
+        {
+            EventId = Guid.NewGuid(), SchemaVersion = 1, UserId = "alice", AppId = "todo", Table = "tasks", RecordId = "t1",
+            Op = ManaSync.Events.ChangeOp.Update, SpaceId = "org-2", RecordScope = "s:org-2", MovedFrom = "s:org-1",
+            ReceivedAt = DateTimeOffset.UnixEpoch, FutureLimit = DateTimeOffset.UnixEpoch, CommitTx = 1, CommitIndex = 0, BatchIndex = 0,
+            PayloadHash = "",
+        };
+
+        var commit = ChangesCommitted.Of("alice", "todo", [moved], DateTimeOffset.UnixEpoch);
+
+        Assert.Equal(["s:org-1", "s:org-2"], commit.Scopes.Order());
+    }
+
+    [Fact]
     public void A_commit_fits_into_one_notification_as_it_is()
     {
         var commit = new ChangesCommitted("alice", "todo", ["u:alice", "s:org-1"], ["tasks", "lists"], DateTimeOffset.UnixEpoch);
