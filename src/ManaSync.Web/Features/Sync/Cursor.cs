@@ -25,8 +25,9 @@ public readonly record struct Since(Position From, DateTimeOffset? Legacy = null
 /// starting from the current ISO time and from "1970-01-01T00:00:00.000Z" for a table never read, and may
 /// still hold RFC 3339 cursors of the Go service. The time (<see cref="FeedClock"/>) never decreases along
 /// the feed and the position is fixed-width, so tokens sort as the feed does; a token sorts above the
-/// initial cursor, and against an RFC 3339 time as its second does, 'Z' and '_' sorting above the '.'
-/// of fractions. docs/architecture.md has the argument in full.
+/// initial cursor, and against an RFC 3339 time as its second does: its 'Z' sorts above the '.' of a
+/// fraction, and above a time of the same whole second it is the longer string. docs/architecture.md
+/// has the argument in full.
 /// </remarks>
 public static partial class Cursor
 {
