@@ -1,4 +1,3 @@
-using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Live;

@@ -64,10 +64,7 @@ public static class PushStore
 
             // A record found in a space the batch does not name (moved there, or moving out of it) is written
             // under that space's lock too: take it, and decide again on what it guards.
-            newLocks = RecordHomes.SharedScopesWritten(outcome.Events)
-                .Select(space => WriteLocks.SpaceLockKey(context.AppId, space))
-                .Where(locks.Add)
-                .ToList();
+            newLocks = RecordHomes.SpaceLocksWritten(outcome.Events).Where(locks.Add).ToList();
             if (newLocks.Count > 0) continue;
 
             EventLog.Append(session, streamKey, outcome.Events);

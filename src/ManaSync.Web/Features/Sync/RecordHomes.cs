@@ -96,19 +96,17 @@ public static class RecordHomes
             var views = (await SessionBatch.ReadDocumentsAsync<RecordView>(reader, session, cancellation)).ToDictionary(view => view.Id);
             var placed = changes.Select(change => Place(change, views, scopesOf(change.UserId), spacesKnown, upcasting)).ToList();
             if (placed.Any(change => change.NeedsMemberships)) return null;
-            newLocks = placed.SelectMany(change => SharedScopesWritten([change.Change]).Select(space => WriteLocks.SpaceLockKey(change.Change.AppId, space)))
-                .Where(locks.Add)
-                .ToList();
+            newLocks = SpaceLocksWritten(placed.Select(change => change.Change)).Where(locks.Add).ToList();
             if (newLocks.Count == 0) return placed.Select(change => change.Change).ToList();
         }
     }
 
     private static string Named(ChangeRecorded change) => RecordKey.ScopeOf(change.UserId, change.SpaceId);
 
-    /// <summary>The shared spaces' scopes these changes write into or move records out of: each needs its lock.</summary>
-    public static IEnumerable<string> SharedScopesWritten(IEnumerable<ChangeRecorded> changes) =>
-        changes.SelectMany(change => new[] { change.RecordScope, change.MovedFrom })
-            .OfType<string>()
-            .Where(scope => RecordKey.SpaceOf(scope) is not null)
+    /// <summary>The locks of the shared spaces these placed changes write into or move records out of.</summary>
+    public static IEnumerable<string> SpaceLocksWritten(IEnumerable<ChangeRecorded> changes) =>
+        changes.SelectMany(change => new[] { change.RecordScope, change.MovedFrom }
+                .Where(scope => scope is not null && RecordKey.SpaceOf(scope) is not null)
+                .Select(space => WriteLocks.SpaceLockKey(change.AppId, space!)))
             .Distinct();
 }
