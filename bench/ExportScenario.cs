@@ -106,7 +106,6 @@ public static class ExportScenario
                     ["title"] = new(JsonSerializer.SerializeToElement($"task {i} edited"), at),
                 },
                 ClientId = "bench", ReceivedAt = at, FutureLimit = at.AddMinutes(5), CommitTx = 0, CommitIndex = 0, BatchIndex = 0,
-                PayloadHash = "",
             };
             if (i % 10_000 == 0) await Task.Yield();
         }

@@ -66,9 +66,6 @@ public sealed record ChangeRecorded
 
     /// <summary>Index of the change inside the batch the client pushed: breaks ties between its changes.</summary>
     public required int BatchIndex { get; init; }
-
-    /// <summary>SHA-256 of the change's canonical JSON: tells an idempotent retry from an eventId clash.</summary>
-    public required string PayloadHash { get; init; }
 }
 
 public enum ChangeOp

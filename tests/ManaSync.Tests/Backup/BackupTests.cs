@@ -120,6 +120,38 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
     }
 
     [Fact]
+    public async Task After_a_restore_a_device_retrying_its_unacknowledged_push_is_answered_200_and_nothing_is_stored_twice()
+    {
+        // Every op shape, with and without an actor, each with the eventId the device's outbox keeps.
+        var outbox = $$$$"""
+            {"changes":[
+              {"eventId":"{{{{Guid.NewGuid()}}}}","table":"tasks","id":"t1","op":"insert","data":{"title":"one","updatedAt":"2026-01-01T10:00:00.000Z"}},
+              {"eventId":"{{{{Guid.NewGuid()}}}}","table":"tasks","id":"t2","op":"insert","data":{"title":"two"},"actor":{"kind":"ai","missionId":"m-1"}},
+              {"eventId":"{{{{Guid.NewGuid()}}}}","table":"tasks","id":"t1","op":"update","fields":{"title":{"value":"uno","updatedAt":"2026-01-01T10:01:00.000+01:00"}}},
+              {"eventId":"{{{{Guid.NewGuid()}}}}","table":"tasks","id":"t2","op":"update","fields":{"done":{"updatedAt":"2026-01-01T10:02:00Z"}},"actor":{"kind":"ai"}},
+              {"eventId":"{{{{Guid.NewGuid()}}}}","table":"tasks","id":"t3","op":"delete","deletedAt":"2026-01-01T11:00:00.000Z","fields":{"updatedAt":{"value":"2026-01-01T11:00:00.000Z","updatedAt":"2026-01-01T11:00:00.000Z"}}},
+              {"eventId":"{{{{Guid.NewGuid()}}}}","table":"tasks","id":"t4","op":"delete","deletedAt":"2026-01-01T11:00:00.000Z","actor":{"kind":"ai"}},
+              {"eventId":"{{{{Guid.NewGuid()}}}}","table":"tasks","id":"t5","op":"delete"},
+              {"eventId":"{{{{Guid.NewGuid()}}}}","table":"tasks","id":"t6","op":"delete","actor":{"kind":"ai"}}]}
+            """;
+        var device = App.ClientFor("alice", "laptop");
+        (await device.PushAsync("todo", outbox)).AssertStatus(HttpStatusCode.OK);
+        var before = await StateAsync();
+        var archive = await ExportAsync("alice");
+
+        // The database is lost and restored from the backup; the device never saw the push acknowledged.
+        await App.ResetAsync();
+        (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+        var retry = (await device.PushAsync("todo", outbox)).AssertStatus(HttpStatusCode.OK);
+
+        Assert.Empty(retry.Json["conflicts"]!.AsArray());
+        Assert.Equal(8, (await App.StoredEventsAsync()).Count);
+        Assert.Equal(before, await StateAsync());
+        var again = (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+        Assert.Equal(8, again.Json["skipped"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task A_tampered_archive_is_refused_and_stores_nothing()
     {
         await SeedAsync();

@@ -52,7 +52,6 @@ public sealed class CommitNoticeTests(AppFixture app) : SyncTest(app)
             EventId = Guid.NewGuid(), SchemaVersion = 1, UserId = "alice", AppId = "todo", Table = "tasks", RecordId = "t1",
             Op = ManaSync.Events.ChangeOp.Update, SpaceId = "org-2", RecordScope = "s:org-2", MovedFrom = "s:org-1",
             ReceivedAt = DateTimeOffset.UnixEpoch, FutureLimit = DateTimeOffset.UnixEpoch, CommitTx = 1, CommitIndex = 0, BatchIndex = 0,
-            PayloadHash = "",
         };
 
         var commit = ChangesCommitted.Of("alice", "todo", [moved], DateTimeOffset.UnixEpoch);

@@ -85,7 +85,7 @@ public sealed class UpcastingTests(RenamedTitleFixture app) : IAsyncLifetime
         {
             EventId = Guid.NewGuid(), SchemaVersion = 1, UserId = "u", AppId = "todo", Table = "notes", RecordId = "n", Op = ChangeOp.Insert,
             Data = JsonSerializer.SerializeToElement(new { title = "kept" }), ReceivedAt = DateTimeOffset.UtcNow,
-            FutureLimit = DateTimeOffset.UtcNow, CommitTx = 1, CommitIndex = 0, BatchIndex = 0, PayloadHash = "",
+            FutureLimit = DateTimeOffset.UtcNow, CommitTx = 1, CommitIndex = 0, BatchIndex = 0,
         };
 
         var read = upcasting.ToCurrent(notes);

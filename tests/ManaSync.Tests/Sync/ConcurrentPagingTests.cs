@@ -1,3 +1,4 @@
+using ManaSync.Web.Features.WritePath;
 using System.Collections.Concurrent;
 using System.Net;
 using ManaSync.Projections.Records;

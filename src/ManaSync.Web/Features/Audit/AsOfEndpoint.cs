@@ -22,7 +22,7 @@ public static class AsOfEndpoint
     {
         if (!Timestamps.TryParse(http.Request.Query["asOf"].ToString(), out var asOf))
             return ApiError.BadRequest("asOf must be an RFC 3339 time.");
-        var (caller, _) = await memberships.CallerAsync(http.User, http.RequestAborted);
+        var caller = await memberships.CallerAsync(http.User, http.RequestAborted);
         var events = (await RecordEvents.ReadAsync(sessions, caller, appId, table, id, upcasting, http.RequestAborted))
             .Where(change => change.ReceivedAt <= asOf)
             .ToList();

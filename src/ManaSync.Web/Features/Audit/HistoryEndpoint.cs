@@ -33,7 +33,7 @@ public static class HistoryEndpoint
     public static async Task<IResult> Get(string appId, string table, string id, HttpContext http, CallerSessions sessions,
         Memberships memberships, ChangeUpcasting upcasting)
     {
-        var (caller, _) = await memberships.CallerAsync(http.User, http.RequestAborted);
+        var caller = await memberships.CallerAsync(http.User, http.RequestAborted);
         var events = await RecordEvents.ReadAsync(sessions, caller, appId, table, id, upcasting, http.RequestAborted);
         if (events.Count == 0) return new ApiError("not_found", "No such record.").ToResult(StatusCodes.Status404NotFound);
         return Results.Json(new { appId, table, id, events = Replay(events) }, WireJson.Options);

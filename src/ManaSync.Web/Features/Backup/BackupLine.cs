@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ManaSync.Events;
+using ManaSync.Web.Features.WritePath;
 
 namespace ManaSync.Web.Features.Backup;
 
@@ -27,18 +28,13 @@ public sealed record BackupLine
     /// <summary>When the server received the change.</summary>
     public required string CreatedAt { get; init; }
 
-    /// <summary>The event again, for the importing user, at its place in the importing transaction.</summary>
-    /// <remarks>
-    /// Lines are replayed in file order (oldest first), so the running index keeps the original
-    /// order among changes received at the same instant, and ties are decided as before.
-    /// </remarks>
-    public ChangeRecorded ToEvent(string userId, long commitTx, int index, TimeSpan maxClockSkew)
+    /// <summary>The change again, for the importing user, received when it was first received.</summary>
+    public IncomingChange ToIncoming(string userId)
     {
         var fieldNames = FieldTimestamps?.Keys.ToHashSet(StringComparer.Ordinal) ?? [];
-        var receivedAt = Parse(CreatedAt);
         var op = Op switch { "insert" => ChangeOp.Insert, "update" => ChangeOp.Update, _ => ChangeOp.Delete };
         var snapshot = Data?.Where(member => !fieldNames.Contains(member.Key)).ToDictionary(member => member.Key, member => member.Value);
-        var change = new ChangeRecorded
+        return new IncomingChange
         {
             EventId = Guid.Parse(EventId),
             SchemaVersion = SchemaVersion,
@@ -52,15 +48,9 @@ public sealed record BackupLine
             DeletedAt = DeletedAt is null ? null : Parse(DeletedAt),
             SpaceId = SpaceId,
             Actor = Actor,
-            ClientId = ClientId.Length == 0 ? null : ClientId,
-            ReceivedAt = receivedAt,
-            FutureLimit = receivedAt + maxClockSkew,
-            CommitTx = commitTx,
-            CommitIndex = index,
-            BatchIndex = index,
-            PayloadHash = "",
+            ClientId = ClientId,
+            ReceivedAt = Parse(CreatedAt),
         };
-        return change with { PayloadHash = Push.CanonicalJson.Hash(JsonSerializer.SerializeToElement(this, Infrastructure.WireJson.Options)) };
     }
 
     private static DateTimeOffset Parse(string timestamp) =>

@@ -2,6 +2,7 @@ using ManaSync.Events.Upcasting;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Tenancy;
+using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
@@ -20,11 +21,15 @@ public static class ImportEndpoint
     /// <summary>Archives can be far larger than a push; they are spooled to a temporary file, not held in memory.</summary>
     public const long MaxArchiveBytes = 1L << 30;
 
+    /// <summary>Lines stored per round of locks, reads and appends: what one import holds in memory.</summary>
+    private const int ChunkSize = 500;
+
     [WolverinePost("/backup/import")]
     [ProducesResponseType<ImportResult>(StatusCodes.Status200OK)]
     [ProducesResponseType<ApiError>(StatusCodes.Status400BadRequest)]
     [ProducesResponseType<ApiError>(StatusCodes.Status403Forbidden)]
     [ProducesResponseType<ApiError>(StatusCodes.Status409Conflict)]
+    [ProducesResponseType<ApiError>(StatusCodes.Status503ServiceUnavailable)]
     public static async Task<IResult> Post(HttpContext http, Infrastructure.Isolation.CallerSessions sessions,
         Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time)
     {
@@ -42,21 +47,17 @@ public static class ImportEndpoint
         if (manifest!.SchemaVersion > upcasting.CurrentVersion)
             return ApiError.BadRequest($"The archive was written at schema version {manifest.SchemaVersion}; " +
                                       $"this server reads up to {upcasting.CurrentVersion}.");
-        var (caller, spacesKnown) = await memberships.CallerAsync(http.User, cancellation);
+        var caller = await memberships.CallerAsync(http.User, cancellation);
         if (manifest.UserId != caller.UserId)
             return new ApiError("forbidden", "This archive belongs to another user.").ToResult(StatusCodes.Status403Forbidden);
 
-        var outcome = await ImportStore.StoreAsync(sessions, caller, spacesKnown, manifest, BackupReader.LinesAsync(archive, manifest, cancellation),
-            settings.MaxClockSkew, upcasting, time, cancellation);
-        Metrics.SyncMetrics.Imported(outcome.Imported);
-        return outcome.Refusal switch
-        {
-            ImportRefusal.EventIdTaken => ApiError.Conflict("An eventId in this archive is already used by another user's change."),
-            ImportRefusal.NotAMember => new ApiError("forbidden", "The archive writes into a space you are not a member of.")
-                .ToResult(StatusCodes.Status403Forbidden),
-            ImportRefusal.MembershipsUnknown => new ApiError("membership_unavailable",
-                    "Space memberships cannot be checked right now; retry shortly.").ToResult(StatusCodes.Status503ServiceUnavailable),
-            _ => Results.Json(new ImportResult(outcome.Imported, outcome.Skipped), WireJson.Options),
-        };
+        var outcome = await ChangeWriter.StoreAsync(
+            new WriteRequest(cancel => sessions.WriteAsync(caller, cancel), _ => caller, upcasting,
+                settings.MaxClockSkew, time),
+            () => BackupReader.LinesAsync(archive, manifest, cancellation).Select(line => line.ToIncoming(caller.UserId)).Chunk(ChunkSize),
+            cancellation);
+        if (outcome.Refusal is { } refusal) return refusal.ToResult();
+        Metrics.SyncMetrics.Imported(outcome.Stored);
+        return Results.Json(new ImportResult(outcome.Stored, outcome.Skipped), WireJson.Options);
     }
 }

@@ -57,7 +57,7 @@ public static class StreamEndpoint
             return;
         }
 
-        var (caller, _) = await memberships.CallerAsync(http.User, cancellation);
+        var caller = await memberships.CallerAsync(http.User, cancellation);
         var userId = caller.UserId;
         var scopes = caller.Scopes;
         var collections = http.Request.Query["collections"].ToString()

@@ -34,7 +34,7 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, WebSocketS
         var user = await AuthenticateAsync(cancellation);
         if (user is not null)
         {
-            var (caller, _) = await services.Memberships.CallerAsync(user, cancellation);
+            var caller = await services.Memberships.CallerAsync(user, cancellation);
             using var registration = services.Connections.Open(caller.UserId);
             using var subscription = services.Hub.Subscribe(caller.Scopes,
                 commit => (appId is null || commit.AppId == appId) &&

@@ -1,5 +1,5 @@
 using ManaSync.Web.Features.Live;
-using ManaSync.Web.Features.Push;
+using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure;
 using Prometheus;
 
@@ -38,10 +38,10 @@ public static class SyncMetrics
             Subscribers.Set(hub.Subscribers);
         });
 
-    public static void Pushed(int batchSize, PushOutcome outcome)
+    public static void Pushed(int batchSize, WriteOutcome outcome)
     {
         BatchSize.Observe(batchSize);
-        EventsAppended.Inc(outcome.Events.Count);
+        EventsAppended.Inc(outcome.Stored);
         Conflicts.Inc(outcome.Conflicts.Count);
     }
 

@@ -1,8 +1,9 @@
 using System.Data;
-using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Features.WritePath;
+using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
 using Npgsql;
 using SessionOptions = Marten.Services.SessionOptions;
@@ -27,33 +28,47 @@ public sealed record ChunkResult(int Stored, int Skipped, int Refused);
 public sealed class GoMigration(IDocumentStore store, NpgsqlDataSource database, ChangeUpcasting upcasting, TimeSpan maxClockSkew,
     IReadOnlyDictionary<string, string[]> spacesOfUsers)
 {
+    private readonly Dictionary<string, Caller> _writers = new();
+
     /// <param name="receivedUpTo">The time to mark the chunk with: its latest row's, or later when the source says so.</param>
     public async Task<ChunkResult> StoreAsync(IReadOnlyList<GoRow> rows, DateTimeOffset receivedUpTo, CancellationToken cancellation)
     {
-        await using var connection = await database.OpenConnectionAsync(cancellation);
-        await using var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellation);
-        await using var session = store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false));
-        var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
-
-        var events = rows.Select((row, index) => row.ToEvent(commitTx, index, maxClockSkew)).Where(e => AppId.IsValid(e.AppId)).ToList();
-        var refused = rows.Count - events.Count;
-        var stored = (await EventLog.StoredAsync(session, [.. events.Select(e => e.EventId)], cancellation)).Select(e => e.EventId).ToHashSet();
-        var fresh = events.Where(e => !stored.Contains(e.EventId)).ToList();
-        if (fresh.Count == 0) return new ChunkResult(0, events.Count, refused);
-
-        var placed = (await RecordHomes.PlaceAsync(session, fresh, ScopesOf, spacesKnown: true, [], upcasting, cancellation))!;
-        foreach (var stream in placed.GroupBy(e => WriteLocks.Stream(e.AppId, e.UserId)))
-            EventLog.Append(session, stream.Key, stream);
-        await using (var mark = SessionBatch.For(session, FeedClock.MarkCommand(receivedUpTo)))
-            await mark.ExecuteNonQueryAsync(cancellation);
-        await session.SaveChangesAsync(cancellation);
-        await transaction.CommitAsync(cancellation);
-        return new ChunkResult(fresh.Count, events.Count - fresh.Count, refused);
+        var changes = rows.Select(row => row.ToIncoming()).Where(change => AppId.IsValid(change.AppId)).ToList();
+        var outcome = await ChangeWriter.StoreAsync(
+            new WriteRequest(BeginAsync, WriterOf, upcasting, maxClockSkew, TimeProvider.System,
+                BeforeCommit: async (session, cancel) =>
+                {
+                    await using var mark = SessionBatch.For(session, FeedClock.MarkCommand(receivedUpTo));
+                    await mark.ExecuteNonQueryAsync(cancel);
+                }),
+            changes, cancellation);
+        if (outcome.Refusal is { } refusal) throw new InvalidOperationException($"The chunk was refused: {refusal.Message}");
+        return new ChunkResult(outcome.Stored, outcome.Skipped, rows.Count - changes.Count);
     }
 
-    /// <summary>The scopes a user's changes may be about: their own, and the spaces they wrote into.</summary>
-    private IReadOnlyList<string> ScopesOf(string userId) =>
-        [RecordKey.UserScope(userId), .. spacesOfUsers.GetValueOrDefault(userId, [])
-            .Where(space => RecordKey.IsShared(space, userId))
-            .Select(RecordKey.SpaceScope)];
+    private async Task<CallerSession<IDocumentSession>> BeginAsync(CancellationToken cancellation)
+    {
+        var connection = await database.OpenConnectionAsync(cancellation);
+        try
+        {
+            var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellation);
+            var session = store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false));
+            var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
+            return new CallerSession<IDocumentSession>(session, connection, transaction, commitTx);
+        }
+        catch
+        {
+            await connection.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>A user writes into their own scope and the spaces they wrote into on the Go service.</summary>
+    private Caller WriterOf(string userId)
+    {
+        if (!_writers.TryGetValue(userId, out var writer))
+            _writers[userId] = writer = new Caller(userId,
+                spacesOfUsers.GetValueOrDefault(userId, []).Where(space => RecordKey.IsShared(space, userId)).ToList());
+        return writer;
+    }
 }

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using ManaSync.Events;
-using ManaSync.Web.Features.Push;
+using ManaSync.Web.Features.WritePath;
 
 namespace ManaSync.Web.Features.Migration;
 
@@ -21,7 +21,7 @@ public sealed record GoRow(
     string? SpaceId)
 {
     /// <summary>
-    /// The row as an event, with the row's id as eventId and its receive time kept. The Go service
+    /// The row as a change to store, with the row's id as eventId and its receive time kept. The Go service
     /// stored an update as its fields' values (data) and timestamps (field_timestamps), and a soft delete
     /// as data.deletedAt alone.
     /// </summary>
@@ -30,7 +30,7 @@ public sealed record GoRow(
     /// made it sent it: the Go service dropped the fields of deletes). A field whose timestamp is missing or
     /// unreadable is stamped with the row's receive time.
     /// </remarks>
-    public ChangeRecorded ToEvent(long commitTx, int index, TimeSpan maxClockSkew)
+    public IncomingChange ToIncoming()
     {
         var data = Data is { ValueKind: JsonValueKind.Object } objectData ? objectData : (JsonElement?)null;
         var op = Op switch { "insert" => ChangeOp.Insert, "update" => ChangeOp.Update, _ => ChangeOp.Delete };
@@ -38,10 +38,10 @@ public sealed record GoRow(
             ? soft
             : (JsonElement?)null;
         var deletedAt = softDelete is { } sent ? Timestamps.TryRead(sent, out var at) ? at : CreatedAt : (DateTimeOffset?)null;
-        return new ChangeRecorded
+        return new IncomingChange
         {
             EventId = Id,
-            SchemaVersion = Math.Max(SchemaVersion, 1),
+            SchemaVersion = SchemaVersion,
             UserId = UserId,
             AppId = AppId,
             Table = Table,
@@ -55,15 +55,10 @@ public sealed record GoRow(
                 _ => null,
             },
             DeletedAt = deletedAt,
-            SpaceId = string.IsNullOrEmpty(SpaceId) ? null : SpaceId,
+            SpaceId = SpaceId,
             Actor = Actor is { ValueKind: JsonValueKind.Object } actor ? actor : null,
-            ClientId = ClientId.Length == 0 ? null : ClientId,
+            ClientId = ClientId,
             ReceivedAt = CreatedAt,
-            FutureLimit = CreatedAt + maxClockSkew,
-            CommitTx = commitTx,
-            CommitIndex = index,
-            BatchIndex = index,
-            PayloadHash = CanonicalJson.Hash(JsonSerializer.SerializeToElement(this)),
         };
     }
 

@@ -30,7 +30,7 @@ public static class PullEndpoint
         if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid) return unpaid;
 
         var clientId = http.Request.Headers["X-Client-Id"].ToString();
-        var (caller, _) = await memberships.CallerAsync(http.User, cancellation);
+        var caller = await memberships.CallerAsync(http.User, cancellation);
         await using var session = await sessions.ReadAsync(caller, cancellation);
         var page = await ChangeFeed.ReadAsync(session.Session,
             new FeedRequest(caller.Scopes, appId, [table], since, clientId.Length > 0 ? clientId : null, limit,

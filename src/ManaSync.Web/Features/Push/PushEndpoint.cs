@@ -4,6 +4,7 @@ using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Metrics;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using Microsoft.AspNetCore.Mvc;
@@ -34,22 +35,18 @@ public static class PushEndpoint
         if (await RequestBody.ReadAsync(http.Request, cancellation) is not { } body)
             return ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch.");
 
-        var (batch, fault) = PushValidation.Read(body, http.Request.Headers["X-Client-Id"].ToString(), upcasting.CurrentVersion);
+        var caller = await memberships.CallerAsync(http.User, cancellation);
+        var origin = new PushOrigin(caller.UserId, appId, http.Request.Headers["X-Client-Id"].ToString(), time.GetUtcNow());
+        var (batch, fault) = PushValidation.Read(body, origin, upcasting.CurrentVersion);
         if (fault is not null) return ApiError.BadRequest(fault.Message, fault.Index);
         if (!Cursor.TryRead(batch!.Since, out var since))
             return ApiError.BadRequest("since is not a cursor this server issued.");
 
-        var (caller, spacesKnown) = await memberships.CallerAsync(http.User, cancellation);
-        if (PushAccess.Check(batch, caller, spacesKnown) is { } denied) return denied;
-
-        var userId = caller.UserId;
-        var now = time.GetUtcNow();
-        var outcome = await PushStore.StoreAsync(sessions, caller, batch,
-            commitTx => new PushContext(userId, appId, batch.ClientId, now, settings.MaxClockSkew, commitTx, upcasting, caller.Scopes, spacesKnown),
-            time, cancellation);
-        if (outcome.Clash is { } clash) return ApiError.Conflict(clash.Message, clash.Index);
-        if (outcome.Unplaced is { } unplaced)
-            return new ApiError("membership_unavailable", unplaced.Message, unplaced.Index).ToResult(StatusCodes.Status503ServiceUnavailable);
+        var outcome = await ChangeWriter.StoreAsync(
+            new WriteRequest(cancel => sessions.WriteAsync(caller, cancel), _ => caller, upcasting, settings.MaxClockSkew, time,
+                ReportConflicts: true),
+            batch.Changes, cancellation);
+        if (outcome.Refusal is { } refusal) return refusal.ToResult();
         SyncMetrics.Pushed(batch.Changes.Count, outcome);
 
         await using var query = await sessions.ReadAsync(caller, cancellation);

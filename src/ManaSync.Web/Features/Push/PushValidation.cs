@@ -1,5 +1,6 @@
 using System.Text.Json;
 using ManaSync.Events;
+using ManaSync.Web.Features.WritePath;
 
 namespace ManaSync.Web.Features.Push;
 
@@ -20,7 +21,7 @@ public static class PushValidation
     };
 
     /// <param name="maxSchemaVersion">The newest schema version the server understands (<see cref="Events.Upcasting.ChangeUpcasting"/>).</param>
-    public static (PushBatch? Batch, PushFault? Fault) Read(ReadOnlyMemory<byte> body, string? headerClientId, int maxSchemaVersion)
+    public static (PushBatch? Batch, PushFault? Fault) Read(ReadOnlyMemory<byte> body, PushOrigin origin, int maxSchemaVersion)
     {
         if (body.IsEmpty) return Fail("The body is empty; send {\"changes\": [...]}.");
         // The parser checks UTF-8 only where it reads; check all of it before any string is decoded.
@@ -51,12 +52,14 @@ public static class PushValidation
             if (changes.GetArrayLength() > MaxChanges)
                 return Fail($"A batch may hold at most {MaxChanges} changes; split it.");
 
-            var read = new List<PushedChange>(changes.GetArrayLength());
+            var clientId = string.IsNullOrEmpty(origin.ClientId) ? bodyClientId : origin.ClientId;
+            origin = origin with { ClientId = string.IsNullOrEmpty(clientId) ? null : clientId };
+            var read = new List<IncomingChange>(changes.GetArrayLength());
             var eventIds = new HashSet<Guid>();
             var index = 0;
             foreach (var element in changes.EnumerateArray())
             {
-                var (change, error) = ReadChange(element, index, batchVersion, maxSchemaVersion);
+                var (change, error) = ReadChange(element, origin, batchVersion, maxSchemaVersion);
                 if (error is not null) return Fail($"changes[{index}]: {error}", index);
                 if (change!.EventId is { } eventId && !eventIds.Add(eventId))
                     return Fail($"changes[{index}]: eventId {eventId} appears twice in the batch.", index);
@@ -64,12 +67,11 @@ public static class PushValidation
                 index++;
             }
 
-            var clientId = string.IsNullOrEmpty(headerClientId) ? bodyClientId : headerClientId;
-            return (new PushBatch(string.IsNullOrEmpty(clientId) ? null : clientId, since, read), null);
+            return (new PushBatch(origin.ClientId, since, read), null);
         }
     }
 
-    private static (PushedChange?, string?) ReadChange(JsonElement change, int index, int batchVersion, int maxSchemaVersion)
+    private static (IncomingChange?, string?) ReadChange(JsonElement change, PushOrigin origin, int batchVersion, int maxSchemaVersion)
     {
         if (change.ValueKind != JsonValueKind.Object) return (null, "a change must be an object");
         if (FindUnstorable(change, "change") is { } unstorable) return (null, unstorable);
@@ -122,11 +124,12 @@ public static class PushValidation
 
         if (!OptionalString(change, "spaceId", out var spaceId)) return (null, "spaceId must be a string");
 
-        return (new PushedChange
+        return (new IncomingChange
         {
-            Index = index,
             EventId = eventId,
             SchemaVersion = version,
+            UserId = origin.UserId,
+            AppId = origin.AppId,
             Table = table!,
             RecordId = id!,
             Op = opText switch { "insert" => ChangeOp.Insert, "update" => ChangeOp.Update, _ => ChangeOp.Delete },
@@ -135,7 +138,8 @@ public static class PushValidation
             DeletedAt = deletedAt,
             SpaceId = SpaceOf(spaceId, data, fields),
             Actor = Present(change, "actor")?.Clone(),
-            PayloadHash = CanonicalJson.Hash(change),
+            ClientId = origin.ClientId,
+            ReceivedAt = origin.ReceivedAt,
         }, null);
     }
 

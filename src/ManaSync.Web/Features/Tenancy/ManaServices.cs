@@ -52,13 +52,12 @@ public static class ManaServices
 
     /// <summary>
     /// The caller with their spaces. When the auth service cannot say, reads fall back to the user's
-    /// own records (<see cref="Caller.Spaces"/> empty) and <paramref name="known"/> is false.
+    /// own records (<see cref="Caller.Spaces"/> empty, <see cref="Caller.SpacesKnown"/> false).
     /// </summary>
-    public static async Task<(Caller Caller, bool SpacesKnown)> CallerAsync(this Memberships memberships, ClaimsPrincipal user,
-        CancellationToken cancellation)
+    public static async Task<Caller> CallerAsync(this Memberships memberships, ClaimsPrincipal user, CancellationToken cancellation)
     {
         var userId = user.Id();
         var spaces = await memberships.SpacesOfAsync(userId, cancellation);
-        return (new Caller(userId, spaces ?? []), spaces is not null);
+        return new Caller(userId, spaces ?? [], spaces is not null);
     }
 }

@@ -12,12 +12,11 @@ namespace ManaSync.Web.Infrastructure.Isolation;
 /// </summary>
 public sealed class CallerSessions(IDocumentStore store, NpgsqlDataSource database)
 {
-    /// <summary>A session whose SaveChangesAsync commits the transaction, unless <paramref name="commitOnSave"/> is false.</summary>
-    public async Task<CallerSession<IDocumentSession>> WriteAsync(Caller caller, CancellationToken cancellation,
-        bool commitOnSave = true)
+    /// <summary>A session whose saves stay in its transaction until <see cref="CallerSession{T}.CommitAsync"/>.</summary>
+    public async Task<CallerSession<IDocumentSession>> WriteAsync(Caller caller, CancellationToken cancellation)
     {
         var (connection, transaction, transactionId) = await BeginAsync(caller, cancellation, writer: true);
-        return new(store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: commitOnSave)),
+        return new(store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false)),
             connection, transaction, transactionId!.Value);
     }
 
@@ -58,7 +57,7 @@ public sealed class CallerSession<TSession>(TSession session, NpgsqlConnection c
     /// <summary>A writer's transaction id (xid8): the position of everything it stores.</summary>
     public long TransactionId => transactionId ?? throw new InvalidOperationException("A read session has no transaction id.");
 
-    /// <summary>Commits a session opened not to commit on save, after its last save.</summary>
+    /// <summary>Commits a writer's transaction, after its last save.</summary>
     public Task CommitAsync(CancellationToken cancellation) => transaction.CommitAsync(cancellation);
 
     public async ValueTask DisposeAsync()

@@ -2,7 +2,7 @@ using ManaSync.Web.Features.Live;
 using Microsoft.Extensions.Time.Testing;
 using Xunit;
 
-namespace ManaSync.Tests.Live;
+namespace ManaSync.Core.Tests.Live;
 
 public sealed class RereadScheduleTests
 {

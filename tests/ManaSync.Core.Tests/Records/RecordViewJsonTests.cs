@@ -5,7 +5,7 @@ using ManaSync.Projections.Records;
 using Weasel.Core;
 using Xunit;
 
-namespace ManaSync.Tests.Merge;
+namespace ManaSync.Core.Tests.Records;
 
 /// <summary>Record views survive the trip through the database's JSON, each write stored once.</summary>
 public sealed class RecordViewJsonTests

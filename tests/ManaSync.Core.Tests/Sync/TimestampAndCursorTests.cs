@@ -4,7 +4,7 @@ using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
 using Xunit;
 
-namespace ManaSync.Tests.Merge;
+namespace ManaSync.Core.Tests.Sync;
 
 public sealed class TimestampAndCursorTests
 {

@@ -1,3 +1,4 @@
+using ManaSync.Web.Features.WritePath;
 using System.Text.Json;
 using ManaSync.Events;
 using ManaSync.Events.Upcasting;
@@ -5,7 +6,7 @@ using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
 using Xunit;
 
-namespace ManaSync.Tests.Merge;
+namespace ManaSync.Core.Tests.WritePath;
 
 /// <summary>Where a change is stored, decided without a database (<see cref="RecordHomes"/>).</summary>
 public sealed class RecordHomesTests
@@ -22,7 +23,7 @@ public sealed class RecordHomesTests
         EventId = Guid.NewGuid(), SchemaVersion = 1, UserId = user, AppId = "todo", Table = "tasks", RecordId = "t1",
         Op = ChangeOp.Update, SpaceId = space,
         Fields = fields.ToDictionary(f => f.Name, f => new FieldChange(JsonSerializer.SerializeToElement(f.Value), T0.AddMinutes(minute))),
-        ReceivedAt = T0.AddMinutes(minute), FutureLimit = T0.AddHours(1), CommitTx = _tx++, CommitIndex = 0, BatchIndex = 0, PayloadHash = "",
+        ReceivedAt = T0.AddMinutes(minute), FutureLimit = T0.AddHours(1), CommitTx = _tx++, CommitIndex = 0, BatchIndex = 0,
     };
 
     private PlacedChange Place(ChangeRecorded change, IReadOnlyList<string>? scopes = null, bool spacesKnown = true) =>

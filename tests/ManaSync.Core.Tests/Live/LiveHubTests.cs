@@ -1,7 +1,7 @@
 using ManaSync.Web.Features.Live;
 using Xunit;
 
-namespace ManaSync.Tests.Live;
+namespace ManaSync.Core.Tests.Live;
 
 public sealed class LiveHubTests
 {

@@ -6,7 +6,7 @@ using ManaSync.Events;
 using ManaSync.Web.Features.Backup;
 using Xunit;
 
-namespace ManaSync.Tests.Backup;
+namespace ManaSync.Core.Tests.Backup;
 
 /// <summary>The archive writer and reader on their own, without a host or a database.</summary>
 public sealed class BackupArchiveTests
@@ -21,7 +21,7 @@ public sealed class BackupArchiveTests
             {
                 EventId = Guid.NewGuid(), SchemaVersion = version, UserId = "alice", AppId = app, Table = "t", RecordId = "r",
                 Op = ChangeOp.Insert, Data = JsonSerializer.SerializeToElement(new { x = 1 }), ClientId = "c", ReceivedAt = at,
-                FutureLimit = at, CommitTx = 1, CommitIndex = 0, BatchIndex = 0, PayloadHash = "",
+                FutureLimit = at, CommitTx = 1, CommitIndex = 0, BatchIndex = 0,
             };
         }
     }

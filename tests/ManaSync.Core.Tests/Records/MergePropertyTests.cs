@@ -4,7 +4,7 @@ using ManaSync.Events;
 using ManaSync.Projections.Records;
 using Xunit;
 
-namespace ManaSync.Tests.Merge;
+namespace ManaSync.Core.Tests.Records;
 
 /// <summary>
 /// The record view's merge is commutative, associative and idempotent: any order of the same events,
@@ -48,7 +48,6 @@ public sealed class MergePropertyTests
                     CommitTx = tx,
                     CommitIndex = index,
                     BatchIndex = index,
-                    PayloadHash = "",
                 };
             }));
 

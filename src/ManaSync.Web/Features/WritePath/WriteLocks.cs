@@ -1,9 +1,10 @@
+using ManaSync.Web.Features.Sync;
 using System.Text.Json;
 using ManaSync.Projections.Records;
 using Marten;
 using Npgsql;
 
-namespace ManaSync.Web.Features.Sync;
+namespace ManaSync.Web.Features.WritePath;
 
 /// <summary>
 /// Transaction-scoped advisory locks that make writers of the same records take turns: the view a
@@ -34,10 +35,4 @@ public static class WriteLocks
         SessionBatch.Command(
             "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest($1::text[]) as k order by h) as locks",
             lockKeys.ToArray());
-
-    public static async Task TakeAsync(IQuerySession session, IEnumerable<string> lockKeys, CancellationToken cancellation)
-    {
-        await using var batch = SessionBatch.For(session, Command(lockKeys));
-        await batch.ExecuteNonQueryAsync(cancellation);
-    }
 }

@@ -1,3 +1,4 @@
+using ManaSync.Web.Features.Sync;
 using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
@@ -5,7 +6,7 @@ using ManaSync.Web.Infrastructure;
 using Marten;
 using Npgsql;
 
-namespace ManaSync.Web.Features.Sync;
+namespace ManaSync.Web.Features.WritePath;
 
 /// <summary>The scope a change was stored into, and whether that took knowing the writer's spaces.</summary>
 /// <param name="NeedsMemberships">The record has left the scope the change names for one the writer may see, but the
@@ -66,39 +67,6 @@ public static class RecordHomes
                 : placed with { RecordScope = home.Scope };
         RecordViews.Apply(views, upcasting.ToCurrent(placed));
         return new PlacedChange(placed);
-    }
-
-    /// <summary>
-    /// Places changes stored outside a push (import, migration): holding the lock of each change's stream
-    /// and of every shared space it writes or moves a record out of, it reads the views they may touch
-    /// and places them in order.
-    /// </summary>
-    /// <param name="scopesOf">The scopes a change's writer can see, by user.</param>
-    /// <param name="locks">The locks the transaction holds already; the ones taken here are added.</param>
-    /// <returns>null when a record's place cannot be decided without the writer's spaces.</returns>
-    public static async Task<List<ChangeRecorded>?> PlaceAsync(IDocumentSession session, IReadOnlyList<ChangeRecorded> changes,
-        Func<string, IReadOnlyList<string>> scopesOf, bool spacesKnown, HashSet<string> locks, ChangeUpcasting upcasting,
-        CancellationToken cancellation)
-    {
-        var keys = changes.GroupBy(change => change.UserId)
-            .SelectMany(user => CandidateKeys(user.Select(change => (change.AppId, change.Table, change.RecordId, Named(change))), scopesOf(user.Key)))
-            .Distinct()
-            .ToArray();
-        var newLocks = changes.Select(change => WriteLocks.StreamLockKey(WriteLocks.Stream(change.AppId, change.UserId)))
-            .Concat(WriteLocks.SpaceLockKeys(changes.Select(change => (change.AppId, change.UserId, change.SpaceId))))
-            .Where(locks.Add)
-            .ToList();
-        while (true)
-        {
-            await WriteLocks.TakeAsync(session, newLocks, cancellation);
-            await using var read = SessionBatch.For(session, ReadCommand(keys));
-            await using var reader = await read.ExecuteReaderAsync(cancellation);
-            var views = (await SessionBatch.ReadDocumentsAsync<RecordView>(reader, session, cancellation)).ToDictionary(view => view.Id);
-            var placed = changes.Select(change => Place(change, views, scopesOf(change.UserId), spacesKnown, upcasting)).ToList();
-            if (placed.Any(change => change.NeedsMemberships)) return null;
-            newLocks = SpaceLocksWritten(placed.Select(change => change.Change)).Where(locks.Add).ToList();
-            if (newLocks.Count == 0) return placed.Select(change => change.Change).ToList();
-        }
     }
 
     private static string Named(ChangeRecorded change) => RecordKey.ScopeOf(change.UserId, change.SpaceId);

@@ -4,7 +4,7 @@ using ManaSync.Events;
 using ManaSync.Projections.Records;
 using Xunit;
 
-namespace ManaSync.Tests.Merge;
+namespace ManaSync.Core.Tests.Records;
 
 /// <summary>Key paths as Dexie applies them, and the record state clients hold when writes use them.</summary>
 public sealed class KeyPathTests
@@ -53,7 +53,6 @@ public sealed class KeyPathTests
         Op = ChangeOp.Update,
         Fields = fields.ToDictionary(f => f.Name, f => new FieldChange(JsonSerializer.SerializeToElement(f.Value), T0.AddMinutes(minute))),
         ReceivedAt = T0.AddMinutes(minute), FutureLimit = T0.AddHours(1), CommitTx = 10 + minute, CommitIndex = 0, BatchIndex = 0,
-        PayloadHash = "",
     };
 
     private static string StateOf(params ChangeRecorded[] changes)

@@ -1,7 +1,7 @@
 using ManaSync.Web.Infrastructure;
 using Xunit;
 
-namespace ManaSync.Tests.Merge;
+namespace ManaSync.Core.Tests.Infrastructure;
 
 public sealed class LiveConnectionsTests
 {
