@@ -9,6 +9,7 @@ using ManaSync.Web.Features.Metrics;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure.Isolation;
+using ManaSync.Web.Infrastructure.Preamble;
 using Marten;
 using Npgsql;
 using Prometheus;
@@ -108,7 +109,11 @@ public static class HostSetup
         app.UseAuthentication();
         app.UseRequestLogScope();
         app.UseAuthorization();
-        app.MapWolverineEndpoints(options => options.RequireAuthorizeOnAll());
+        app.MapWolverineEndpoints(options =>
+        {
+            options.RequireAuthorizeOnAll();
+            options.AddRequestPreamble();
+        });
         if (settings.IssuesDevTokens) app.MapDevTokenEndpoints();
         // The HTTP API described for developers, at /openapi/v1.json (Development only).
         if (app.Environment.IsDevelopment()) app.MapOpenApi().AllowAnonymous();

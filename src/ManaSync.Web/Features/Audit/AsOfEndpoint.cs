@@ -1,9 +1,7 @@
 using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
-using ManaSync.Web.Auth;
 using ManaSync.Web.Features.Sync;
-using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using Wolverine.Http;
@@ -17,12 +15,11 @@ namespace ManaSync.Web.Features.Audit;
 public static class AsOfEndpoint
 {
     [WolverineGet("/audit/{appId}/{table}/{id}")]
-    public static async Task<IResult> Get(string appId, string table, string id, HttpContext http, CallerSessions sessions,
-        Memberships memberships, ChangeUpcasting upcasting)
+    public static async Task<IResult> Get(string appId, string table, string id, [NotBody] Caller caller, HttpContext http,
+        CallerSessions sessions, ChangeUpcasting upcasting)
     {
         if (!Timestamps.TryParse(http.Request.Query["asOf"].ToString(), out var asOf))
             return ApiError.BadRequest("asOf must be an RFC 3339 time.");
-        var caller = await memberships.CallerAsync(http.User, http.RequestAborted);
         var events = (await RecordEvents.ReadAsync(sessions, caller, appId, table, id, upcasting, http.RequestAborted))
             .Where(change => change.ReceivedAt <= asOf)
             .ToList();

@@ -2,8 +2,6 @@ using System.Text.Json;
 using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
-using ManaSync.Web.Auth;
-using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using Wolverine.Http;
@@ -30,10 +28,9 @@ public sealed record HistoryEntry(
 public static class HistoryEndpoint
 {
     [WolverineGet("/audit/{appId}/{table}/{id}/history")]
-    public static async Task<IResult> Get(string appId, string table, string id, HttpContext http, CallerSessions sessions,
-        Memberships memberships, ChangeUpcasting upcasting)
+    public static async Task<IResult> Get(string appId, string table, string id, [NotBody] Caller caller, HttpContext http,
+        CallerSessions sessions, ChangeUpcasting upcasting)
     {
-        var caller = await memberships.CallerAsync(http.User, http.RequestAborted);
         var events = await RecordEvents.ReadAsync(sessions, caller, appId, table, id, upcasting, http.RequestAborted);
         if (events.Count == 0) return new ApiError("not_found", "No such record.").ToResult(StatusCodes.Status404NotFound);
         return Results.Json(new { appId, table, id, events = Replay(events) }, WireJson.Options);

@@ -1,9 +1,8 @@
 using ManaSync.Events.Upcasting;
-using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
-using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Infrastructure.Isolation;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
@@ -30,8 +29,8 @@ public static class ImportEndpoint
     [ProducesResponseType<ApiError>(StatusCodes.Status403Forbidden)]
     [ProducesResponseType<ApiError>(StatusCodes.Status409Conflict)]
     [ProducesResponseType<ApiError>(StatusCodes.Status503ServiceUnavailable)]
-    public static async Task<IResult> Post(HttpContext http, Infrastructure.Isolation.CallerSessions sessions,
-        Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time)
+    public static async Task<IResult> Post([NotBody] Caller caller, HttpContext http, CallerSessions sessions, ChangeUpcasting upcasting,
+        ServerSettings settings, TimeProvider time)
     {
         var cancellation = http.RequestAborted;
         if (http.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit) limit.MaxRequestBodySize = MaxArchiveBytes;
@@ -47,7 +46,6 @@ public static class ImportEndpoint
         if (manifest!.SchemaVersion > upcasting.CurrentVersion)
             return ApiError.BadRequest($"The archive was written at schema version {manifest.SchemaVersion}; " +
                                       $"this server reads up to {upcasting.CurrentVersion}.");
-        var caller = await memberships.CallerAsync(http.User, cancellation);
         if (manifest.UserId != caller.UserId)
             return new ApiError("forbidden", "This archive belongs to another user.").ToResult(StatusCodes.Status403Forbidden);
 

@@ -3,9 +3,9 @@ using System.Threading.Channels;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Sync;
-using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
+using ManaSync.Web.Infrastructure.Preamble;
 using Wolverine.Http;
 
 namespace ManaSync.Web.Features.Live;
@@ -29,16 +29,10 @@ public static class StreamEndpoint
 
     public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(30);
 
-    [WolverineGet("/sync/{appId}/stream")]
-    public static async Task Get(string appId, HttpContext http, CallerSessions sessions, BillingGate billing,
-        Memberships memberships, LiveHub hub, LiveConnections connections, ServerSettings settings, TimeProvider time,
+    [WolverineGet("/sync/{appId}/stream"), BillingGated]
+    public static async Task Get(string appId, [NotBody] Caller caller, HttpContext http, CallerSessions sessions, LiveHub hub, LiveConnections connections, ServerSettings settings, TimeProvider time,
         IHostApplicationLifetime lifetime)
     {
-        if (!AppId.IsValid(appId))
-        {
-            await ApiError.BadRequest(AppId.Rule).ExecuteAsync(http);
-            return;
-        }
         var resumeFrom = http.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } lastEventId
             ? lastEventId
             : http.Request.Query["since"].ToString();
@@ -51,13 +45,6 @@ public static class StreamEndpoint
         // A stream ends when its client leaves or the server shuts down (the client then resumes elsewhere).
         using var ending = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, lifetime.ApplicationStopping);
         var cancellation = ending.Token;
-        if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid)
-        {
-            await unpaid.ExecuteAsync(http);
-            return;
-        }
-
-        var caller = await memberships.CallerAsync(http.User, cancellation);
         var userId = caller.UserId;
         var scopes = caller.Scopes;
         var collections = http.Request.Query["collections"].ToString()

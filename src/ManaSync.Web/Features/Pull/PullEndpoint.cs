@@ -1,9 +1,8 @@
 using System.Globalization;
-using ManaSync.Web.Auth;
 using ManaSync.Web.Features.Sync;
-using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
+using ManaSync.Web.Infrastructure.Preamble;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
 
@@ -12,25 +11,21 @@ namespace ManaSync.Web.Features.Pull;
 /// <summary>GET /sync/{appId}/pull: one page of a table's changes since a cursor, compacted per record.</summary>
 public static class PullEndpoint
 {
-    [WolverineGet("/sync/{appId}/pull")]
+    [WolverineGet("/sync/{appId}/pull"), BillingGated]
     [ProducesResponseType<SyncResponse>(StatusCodes.Status200OK)]
     [ProducesResponseType<ApiError>(StatusCodes.Status400BadRequest)]
     [ProducesResponseType<ApiError>(StatusCodes.Status401Unauthorized)]
     [ProducesResponseType<ApiError>(StatusCodes.Status402PaymentRequired)]
-    public static async Task<IResult> Get(string appId, HttpContext http, CallerSessions sessions, BillingGate billing,
-        Memberships memberships, CancellationToken cancellation)
+    public static async Task<IResult> Get(string appId, [NotBody] Caller caller, HttpContext http, CallerSessions sessions,
+        CancellationToken cancellation)
     {
         var query = http.Request.Query;
-        if (!AppId.IsValid(appId)) return ApiError.BadRequest(AppId.Rule);
         if (query["collection"].ToString() is not { Length: > 0 } table) return ApiError.BadRequest("collection is required.");
         if (!Cursor.TryRead(query["since"].ToString(), out var since)) return ApiError.BadRequest("since is not a cursor this server issued.");
         if (!TryReadLimit(query["limit"].ToString(), out var limit))
             return ApiError.BadRequest($"limit must be a whole number from 1 to {ChangeFeed.MaxLimit}.");
 
-        if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid) return unpaid;
-
         var clientId = http.Request.Headers["X-Client-Id"].ToString();
-        var caller = await memberships.CallerAsync(http.User, cancellation);
         await using var session = await sessions.ReadAsync(caller, cancellation);
         var page = await ChangeFeed.ReadAsync(session.Session,
             new FeedRequest(caller.Scopes, appId, [table], since, clientId.Length > 0 ? clientId : null, limit,

@@ -1,12 +1,11 @@
 using ManaSync.Events.Upcasting;
-using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Metrics;
-using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
+using ManaSync.Web.Infrastructure.Preamble;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
 
@@ -17,7 +16,7 @@ public static class PushEndpoint
 {
     public const int ServerChangesLimit = 1000;
 
-    [WolverinePost("/sync/{appId}")]
+    [WolverinePost("/sync/{appId}"), BillingGated]
     [ProducesResponseType<SyncResponse>(StatusCodes.Status200OK)]
     [ProducesResponseType<ApiError>(StatusCodes.Status400BadRequest)]
     [ProducesResponseType<ApiError>(StatusCodes.Status401Unauthorized)]
@@ -26,16 +25,12 @@ public static class PushEndpoint
     [ProducesResponseType<ApiError>(StatusCodes.Status409Conflict)]
     [ProducesResponseType<ApiError>(StatusCodes.Status413PayloadTooLarge)]
     [ProducesResponseType<ApiError>(StatusCodes.Status503ServiceUnavailable)]
-    public static async Task<IResult> Post(string appId, HttpContext http, CallerSessions sessions,
-        BillingGate billing, Memberships memberships, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time,
-        CancellationToken cancellation)
+    public static async Task<IResult> Post(string appId, [NotBody] Caller caller, HttpContext http, CallerSessions sessions,
+        ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time, CancellationToken cancellation)
     {
-        if (!AppId.IsValid(appId)) return ApiError.BadRequest(AppId.Rule);
-        if (await billing.RefuseAsync(http.User.Id(), appId, cancellation) is { } unpaid) return unpaid;
         if (await RequestBody.ReadAsync(http.Request, cancellation) is not { } body)
             return ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch.");
 
-        var caller = await memberships.CallerAsync(http.User, cancellation);
         var origin = new PushOrigin(caller.UserId, appId, http.Request.Headers["X-Client-Id"].ToString(), time.GetUtcNow());
         var (batch, fault) = PushValidation.Read(body, origin, upcasting.CurrentVersion);
         if (fault is not null) return ApiError.BadRequest(fault.Message, fault.Index);

@@ -30,6 +30,15 @@ namespace Internal.Generated.WolverineHandlers
         public override async System.Threading.Tasks.Task Handle(Microsoft.AspNetCore.Http.HttpContext httpContext)
         {
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "ManaSync.Web.Features.Audit.AsOfEndpoint").SetTag("http.route", "/audit/{appId}/{table}/{id}").SetTag("http.request.method", "GET");
+            var result1 = ManaSync.Web.Infrastructure.Preamble.AppIdCheck.Before(httpContext);
+            // Evaluate whether or not the execution should be stopped based on the IResult value
+            if (result1 != null && !(result1 is Wolverine.Http.WolverineContinue))
+            {
+                await result1.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return;
+            }
+
+            var caller = await ManaSync.Web.Infrastructure.Preamble.CallerLoad.LoadAsync(httpContext, _memberships).ConfigureAwait(false);
             var appId = (string?)httpContext.GetRouteValue("appId");
             if(appId == null)
             {
@@ -53,7 +62,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var result = await ManaSync.Web.Features.Audit.AsOfEndpoint.Get(appId, table, id, httpContext, _callerSessions, _memberships, _changeUpcasting).ConfigureAwait(false);
+            var result = await ManaSync.Web.Features.Audit.AsOfEndpoint.Get(appId, table, id, caller, httpContext, _callerSessions, _changeUpcasting).ConfigureAwait(false);
 
             await result.ExecuteAsync(httpContext).ConfigureAwait(false);
         }

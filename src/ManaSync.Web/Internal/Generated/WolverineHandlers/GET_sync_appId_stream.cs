@@ -43,6 +43,23 @@ namespace Internal.Generated.WolverineHandlers
         public override async System.Threading.Tasks.Task Handle(Microsoft.AspNetCore.Http.HttpContext httpContext)
         {
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "ManaSync.Web.Features.Live.StreamEndpoint").SetTag("http.route", "/sync/{appId}/stream").SetTag("http.request.method", "GET");
+            var result1 = ManaSync.Web.Infrastructure.Preamble.AppIdCheck.Before(httpContext);
+            // Evaluate whether or not the execution should be stopped based on the IResult value
+            if (result1 != null && !(result1 is Wolverine.Http.WolverineContinue))
+            {
+                await result1.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return;
+            }
+
+            var caller = await ManaSync.Web.Infrastructure.Preamble.CallerLoad.LoadAsync(httpContext, _memberships).ConfigureAwait(false);
+            var result2 = await ManaSync.Web.Infrastructure.Preamble.BillingCheck.BeforeAsync(httpContext, caller, _billingGate).ConfigureAwait(false);
+            // Evaluate whether or not the execution should be stopped based on the IResult value
+            if (result2 != null && !(result2 is Wolverine.Http.WolverineContinue))
+            {
+                await result2.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return;
+            }
+
             var appId = (string?)httpContext.GetRouteValue("appId");
             if(appId == null)
             {
@@ -52,7 +69,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            await ManaSync.Web.Features.Live.StreamEndpoint.Get(appId, httpContext, _callerSessions, _billingGate, _memberships, _liveHub, _liveConnections, _serverSettings, _timeProvider, _hostApplicationLifetime).ConfigureAwait(false);
+            await ManaSync.Web.Features.Live.StreamEndpoint.Get(appId, caller, httpContext, _callerSessions, _liveHub, _liveConnections, _serverSettings, _timeProvider, _hostApplicationLifetime).ConfigureAwait(false);
 
             // Wolverine automatically sets the status code to 204 for empty responses
             if (httpContext.Response is { HasStarted: false, StatusCode: 200 }) httpContext.Response.StatusCode = 204;

@@ -27,6 +27,14 @@ namespace Internal.Generated.WolverineHandlers
         public override async System.Threading.Tasks.Task Handle(Microsoft.AspNetCore.Http.HttpContext httpContext)
         {
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "ManaSync.Web.Features.Live.WebSocketEndpoint").SetTag("http.route", "/ws/{appId}").SetTag("http.request.method", "GET");
+            var result1 = ManaSync.Web.Infrastructure.Preamble.AppIdCheck.Before(httpContext);
+            // Evaluate whether or not the execution should be stopped based on the IResult value
+            if (result1 != null && !(result1 is Wolverine.Http.WolverineContinue))
+            {
+                await result1.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return;
+            }
+
             var appId = (string?)httpContext.GetRouteValue("appId");
             if(appId == null)
             {

@@ -35,9 +35,10 @@ namespace Internal.Generated.WolverineHandlers
         public override async System.Threading.Tasks.Task Handle(Microsoft.AspNetCore.Http.HttpContext httpContext)
         {
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "ManaSync.Web.Features.Backup.ImportEndpoint").SetTag("http.route", "/backup/import").SetTag("http.request.method", "POST");
+            var caller = await ManaSync.Web.Infrastructure.Preamble.CallerLoad.LoadAsync(httpContext, _memberships).ConfigureAwait(false);
             
             // The actual HTTP request handler execution
-            var result = await ManaSync.Web.Features.Backup.ImportEndpoint.Post(httpContext, _callerSessions, _memberships, _changeUpcasting, _serverSettings, _timeProvider).ConfigureAwait(false);
+            var result = await ManaSync.Web.Features.Backup.ImportEndpoint.Post(caller, httpContext, _callerSessions, _changeUpcasting, _serverSettings, _timeProvider).ConfigureAwait(false);
 
             await result.ExecuteAsync(httpContext).ConfigureAwait(false);
         }

@@ -37,6 +37,23 @@ namespace Internal.Generated.WolverineHandlers
         public override async System.Threading.Tasks.Task Handle(Microsoft.AspNetCore.Http.HttpContext httpContext)
         {
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "ManaSync.Web.Features.Push.PushEndpoint").SetTag("http.route", "/sync/{appId}").SetTag("http.request.method", "POST");
+            var result1 = ManaSync.Web.Infrastructure.Preamble.AppIdCheck.Before(httpContext);
+            // Evaluate whether or not the execution should be stopped based on the IResult value
+            if (result1 != null && !(result1 is Wolverine.Http.WolverineContinue))
+            {
+                await result1.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return;
+            }
+
+            var caller = await ManaSync.Web.Infrastructure.Preamble.CallerLoad.LoadAsync(httpContext, _memberships).ConfigureAwait(false);
+            var result2 = await ManaSync.Web.Infrastructure.Preamble.BillingCheck.BeforeAsync(httpContext, caller, _billingGate).ConfigureAwait(false);
+            // Evaluate whether or not the execution should be stopped based on the IResult value
+            if (result2 != null && !(result2 is Wolverine.Http.WolverineContinue))
+            {
+                await result2.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return;
+            }
+
             var appId = (string?)httpContext.GetRouteValue("appId");
             if(appId == null)
             {
@@ -46,7 +63,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var result = await ManaSync.Web.Features.Push.PushEndpoint.Post(appId, httpContext, _callerSessions, _billingGate, _memberships, _changeUpcasting, _serverSettings, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var result = await ManaSync.Web.Features.Push.PushEndpoint.Post(appId, caller, httpContext, _callerSessions, _changeUpcasting, _serverSettings, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
             await result.ExecuteAsync(httpContext).ConfigureAwait(false);
         }
