@@ -48,6 +48,25 @@ public sealed class RecordView
 
     [JsonIgnore] public Position Position => new(PositionTx, PositionIndex);
 
+    /// <summary>
+    /// The client that made every write a client is told of, when a single one did (duplicated into a column): a
+    /// feed read for that client leaves the record out without loading it, as the emitter would.
+    /// </summary>
+    [JsonIgnore]
+    public string? SoleClient
+    {
+        get
+        {
+            string? sole = null;
+            foreach (var write in AllWrites())
+            {
+                if (write.ClientId is null || (sole is not null && sole != write.ClientId)) return null;
+                sole = write.ClientId;
+            }
+            return sole;
+        }
+    }
+
     /// <summary>Alive while it lives here and some write is later than the tombstone; an exact tie goes to the tombstone.</summary>
     [JsonIgnore] public bool IsLive => MovedTo is null && Writes().Any(IsAlive);
 

@@ -45,6 +45,8 @@ public static class MartenSetup
             mapping.DuplicateField(nameof(RecordView.TableName), notNull: true);
             mapping.DuplicateField(nameof(RecordView.PositionTx), pgType: "bigint", notNull: true);
             mapping.DuplicateField(nameof(RecordView.PositionIndex), pgType: "integer", notNull: true);
+            // Filtered on, not indexed: a read that leaves out the reader's own records skips them in PostgreSQL.
+            mapping.DuplicateField(nameof(RecordView.SoleClient));
         });
         options.Schema.For<RecordView>()
             .Index([view => view.Scope, view => view.AppId, view => view.TableName, view => view.PositionTx, view => view.PositionIndex],

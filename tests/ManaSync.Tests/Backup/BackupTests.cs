@@ -152,6 +152,25 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
     }
 
     [Fact]
+    public async Task An_import_whose_record_is_written_in_two_chunks_keeps_what_both_wrote()
+    {
+        // More lines than one chunk holds, the first and the last writing one record: the second chunk must merge into
+        // what the first stored in the same, uncommitted transaction.
+        var changes = new List<object> { Insert("tasks", "t1", new { title = "first chunk", updatedAt = "2026-01-01T10:00:00.000Z" }) };
+        changes.AddRange(Enumerable.Range(0, 600).Select(i => Insert("tasks", $"filler-{i}", new { title = "x" })));
+        changes.Add(Update("tasks", "t1", "done", true, "2026-01-01T10:05:00.000Z"));
+        (await App.ClientFor("alice", "laptop").PushAsync("todo", Batch([.. changes]))).AssertStatus(HttpStatusCode.OK);
+        var before = await StateAsync();
+        var archive = await ExportAsync("alice");
+
+        await App.ResetAsync();
+        (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+
+        Assert.Equal(before, await StateAsync());
+        Assert.Contains("first chunk", before);
+    }
+
+    [Fact]
     public async Task A_tampered_archive_is_refused_and_stores_nothing()
     {
         await SeedAsync();

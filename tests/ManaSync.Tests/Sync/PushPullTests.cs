@@ -9,6 +9,24 @@ namespace ManaSync.Tests.Sync;
 public sealed class PushPullTests(AppFixture app) : SyncTest(app)
 {
     [Fact]
+    public async Task A_device_pushing_from_the_beginning_gets_the_others_changes_past_a_page_of_its_own_records()
+    {
+        var laptop = App.ClientFor("alice", "laptop");
+        (await laptop.PushAsync("todo", Batch([.. Enumerable.Range(0, 1500).Select(i => (object)Insert("tasks", $"own-{i}", new { title = "mine" }))])))
+            .AssertStatus(HttpStatusCode.OK);
+        (await App.ClientFor("alice", "phone").PushAsync("todo", Batch(Insert("tasks", "from-phone", new { title = "theirs" }))))
+            .AssertStatus(HttpStatusCode.OK);
+        // The laptop's record the phone then changed is the laptop's no longer: it comes back.
+        (await App.ClientFor("alice", "phone").PushAsync("todo", Batch(Update("tasks", "own-7", "title", "edited", "2030-01-01T00:00:00.000Z"))))
+            .AssertStatus(HttpStatusCode.OK);
+
+        var reply = (await laptop.PushAsync("todo", Batch(Insert("tasks", "one-more", new { title = "mine" })))).AssertStatus(HttpStatusCode.OK);
+
+        Assert.Equal(["from-phone", "own-7"], reply.Changes.Select(change => change["id"]!.GetValue<string>()).Order());
+        Assert.False(reply.HasMore);
+    }
+
+    [Fact]
     public async Task Two_devices_of_one_user_converge()
     {
         var laptop = App.ClientFor("alice", "laptop");

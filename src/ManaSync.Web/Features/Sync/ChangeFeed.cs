@@ -59,13 +59,16 @@ public static class ChangeFeed
             ranges = new FeedRanges(request);
         }
 
+        // Records the reader wrote all of are left out here, not after loading them: a device that pushes from an
+        // old cursor would otherwise load a page of its own records on every push, only to send none of them.
+        var (notOwn, notOwnParameter) = request.ExcludeClientId is { } own ? (" and v.sole_client is distinct from ?", new object[] { own }) : ("", []);
         // Read one row more than asked, to tell a full last page from a cut one.
         var rows = await session.QueryAsync<RecordView>(
             $"select page.data from {ranges.Sources} cross join lateral (" +
-            $"select v.data, v.position_tx, v.position_index from manasync.mt_doc_recordview as v where {ranges.Filter} and v.position_tx < ? " +
+            $"select v.data, v.position_tx, v.position_index from manasync.mt_doc_recordview as v where {ranges.Filter} and v.position_tx < ?{notOwn} " +
             "order by v.position_tx, v.position_index limit ?) as page " +
             "order by page.position_tx, page.position_index limit ?",
-            cancellation, [.. ranges.Parameters, horizon, request.Limit + 1, request.Limit + 1]);
+            cancellation, [.. ranges.Parameters, horizon, .. notOwnParameter, request.Limit + 1, request.Limit + 1]);
 
         var scopes = request.Scopes.ToHashSet();
         var hasMore = rows.Count > request.Limit;
