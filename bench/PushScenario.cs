@@ -41,7 +41,7 @@ public static class PushScenario
         var floorChangesPerSecond = await SqlFloorAsync(database, updates, batchSize);
 
         var tcpBefore = TcpCounters.Read();
-        await using var server = await ProductionServer.StartAsync(database);
+        var server = await ProductionServer.StartAsync(database);
         var devices = Enumerable.Range(0, Users).Select(u => new Device(server.ClientFor($"user-{u}", $"device-{u}"), u, batchSize)).ToList();
         var historyTook = Stopwatch.StartNew();
         // A device that fails stops storing (its failures are reported below); the others carry on.
@@ -55,13 +55,17 @@ public static class PushScenario
         if (updates)
             foreach (var device in devices) await device.PushAsync(device.NextBatch(updates: false));
 
-        var closed = await ClosedLoopAsync(devices, updates, server.Server.ProcessId);
+        var closed = await ClosedLoopAsync(devices.Count, device => devices[device].PushAsync(devices[device].NextBatch(updates)),
+            () => CpuUse.Now(server.Server.ProcessId));
         var changesPerSecond = closed.Latencies.Count * batchSize / Measured.TotalSeconds;
         var batchesPerSecond = closed.Latencies.Count / Measured.TotalSeconds;
         var serverBefore = await ServerTimings.ReadAsync(server.Server.Client);
         var fixedRate = await FixedRateAsync(devices, updates, batchesPerSecond / 2);
         var serverAfter = await ServerTimings.ReadAsync(server.Server.Client);
         var tcp = TcpCounters.Read() - tcpBefore;
+        var serverErrors = server.Server.Output.Split('\n').Where(line => line.Contains("\"LogLevel\":\"Error\"")).Take(3).ToList();
+        await server.DisposeAsync();
+        var peer = updates ? null : await PouchDbAsync(batchSize);
 
         var what = updates ? "updates of existing records" : "inserts of new records";
         Console.WriteLine();
@@ -85,15 +89,55 @@ public static class PushScenario
                           $"{ServerTimings.PercentileBucketMs(serverBefore, serverAfter, 99):F0} ms | | |");
         Console.WriteLine($"| fixed rate, sends late on schedule: p50 / p99 | {Stats.Percentile(fixedRate.SendLag!, 50):F1} / {Stats.Percentile(fixedRate.SendLag!, 99):F1} ms | | |");
         Console.WriteLine($"| TCP during both phases (all traffic is loopback) | {tcp} | | |");
+        if (peer is not null)
+        {
+            var peerChangesPerSecond = peer.Latencies.Count * batchSize / Measured.TotalSeconds;
+            Console.WriteLine();
+            Console.WriteLine($"| the same {Users} devices × batches of {batchSize} new records, closed loop {Measured.TotalSeconds:F0} s | ManaSync push | " +
+                              $"pouchdb-server {PouchDbServer.Version} `_bulk_docs` | ManaSync / pouchdb-server |");
+            Console.WriteLine("|---|---|---|---|");
+            Console.WriteLine($"| changes/s | {changesPerSecond:F0} | {peerChangesPerSecond:F0} | {changesPerSecond / peerChangesPerSecond:F2} |");
+            Console.WriteLine($"| batch latency p50 / p99 | {Stats.Percentile(closed.Latencies, 50):F1} / {Stats.Percentile(closed.Latencies, 99):F1} ms | " +
+                              $"{Stats.Percentile(peer.Latencies, 50):F1} / {Stats.Percentile(peer.Latencies, 99):F1} ms | |");
+            Console.WriteLine($"| CPU per batch: server (+ PostgreSQL) | {closed.Cpu.Server.TotalMilliseconds / closed.Latencies.Count:F1} " +
+                              $"(+ {closed.Cpu.Postgres.TotalMilliseconds / closed.Latencies.Count:F1}) ms | {peer.Cpu.Server.TotalMilliseconds / peer.Latencies.Count:F1} ms | |");
+            Console.WriteLine($"| errors | {closed.Errors} | {peer.Errors} | |");
+        }
         if (Failures.IsEmpty) return;
         // A failed push is a finding, not noise: say what the client got and what the server logged.
         Console.WriteLine();
         Console.WriteLine("Failed pushes by answer: " + string.Join(", ", Failures.Select(failure => $"{failure.Key} × {failure.Value}")));
-        foreach (var line in server.Server.Output.Split('\n').Where(line => line.Contains("\"LogLevel\":\"Error\"")).Take(3))
+        foreach (var line in serverErrors)
             Console.WriteLine("  server: " + line[..Math.Min(line.Length, 400)]);
     }
 
     private static readonly ConcurrentDictionary<string, int> Failures = new();
+
+    /// <summary>
+    /// The same load on pouchdb-server, after ManaSync's server has stopped: each device its own database (as
+    /// PouchDB clients replicate one), the same documents, the same warm-up and measurement.
+    /// </summary>
+    private static async Task<Run> PouchDbAsync(int batchSize)
+    {
+        await using var pouch = await PouchDbServer.StartAsync();
+        var next = new int[Users];
+        for (var u = 0; u < Users; u++) await pouch.CreateDatabaseAsync($"device-{u}");
+        return await ClosedLoopAsync(Users, device => pouch.BulkDocsAsync($"device-{device}", Documents(device, batchSize, next)),
+            () => new CpuUse(pouch.Cpu, TimeSpan.Zero));
+    }
+
+    /// <summary>A batch of new documents, as ManaSync's inserts carry them.</summary>
+    private static string Documents(int user, int batchSize, int[] next)
+    {
+        var docs = new StringBuilder("[");
+        for (var i = 0; i < batchSize; i++)
+        {
+            var n = Interlocked.Increment(ref next[user]);
+            if (i > 0) docs.Append(',');
+            docs.Append($$"""{"_id":"u{{user}}-r{{n}}","title":"Buy oat milk {{n}}","done":false,"order":{{n}},"note":"Two litres, the barista kind"}""");
+        }
+        return docs.Append(']').ToString();
+    }
 
     /// <summary>
     /// What PostgreSQL alone needs to store the same changes in ManaSync's schema, on a database of its
@@ -115,7 +159,9 @@ public static class PushScenario
     private sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default, List<double>? SendLag = null,
         long EventsBefore = 0);
 
-    private static async Task<Run> ClosedLoopAsync(List<Device> devices, bool updates, int serverProcessId)
+    /// <param name="send">Sends the next batch of a device (by number); false when it was refused.</param>
+    /// <param name="cpuNow">The CPU time the servers measured have used so far.</param>
+    private static async Task<Run> ClosedLoopAsync(int devices, Func<int, Task<bool>> send, Func<CpuUse> cpuNow)
     {
         var latencies = new ConcurrentBag<double>();
         var errors = 0;
@@ -125,16 +171,16 @@ public static class PushScenario
         var cpu = Task.Run(async () =>
         {
             await Task.Delay(WarmUp);
-            var (before, events) = (CpuUse.Now(serverProcessId), Interlocked.Read(ref _acknowledged));
+            var (before, events) = (cpuNow(), Interlocked.Read(ref _acknowledged));
             await Task.Delay(Measured);
-            return (Use: CpuUse.Now(serverProcessId) - before, EventsBefore: events);
+            return (Use: cpuNow() - before, EventsBefore: events);
         });
-        await Task.WhenAll(devices.Select(device => Task.Run(async () =>
+        await Task.WhenAll(Enumerable.Range(0, devices).Select(device => Task.Run(async () =>
         {
             while (Stopwatch.GetTimestamp() < measureUntil)
             {
                 var sent = Stopwatch.GetTimestamp();
-                var ok = await device.PushAsync(device.NextBatch(updates));
+                var ok = await send(device);
                 var done = Stopwatch.GetTimestamp();
                 if (sent < measureFrom || done > measureUntil) continue;
                 if (ok) latencies.Add(Stats.Milliseconds(sent, done));
