@@ -59,17 +59,15 @@ public static class ChangeFeed
             ranges = new FeedRanges(request);
         }
 
-        // Records the reader wrote all of are left out here, not after loading them: a device that pushes from an
-        // old cursor would otherwise load a page of its own records on every push, only to send none of them.
-        var (notOwn, notOwnParameter) = request.ExcludeClientId is { } own ? (" and v.sole_client is distinct from ?", new object[] { own }) : ("", []);
         // Read one row more than asked, to tell a full last page from a cut one.
         var rows = await session.QueryAsync<RecordView>(
             $"select page.data from {ranges.Sources} cross join lateral (" +
-            $"select v.data, v.position_tx, v.position_index from manasync.mt_doc_recordview as v where {ranges.Filter} and v.position_tx < ?{notOwn} " +
+            $"select {ReaderNeeds(request.ExcludeClientId is not null)}, v.position_tx, v.position_index " +
+            $"from manasync.mt_doc_recordview as v where {ranges.Filter} and v.position_tx < ? " +
             "order by v.position_tx, v.position_index limit ?) as page " +
             "order by page.position_tx, page.position_index limit ?",
-            cancellation, [.. ranges.Parameters, horizon, .. notOwnParameter, request.Limit + 1, request.Limit + 1]);
-
+            cancellation, [.. ranges.SourceParameters, .. ExcludeParameter(request.ExcludeClientId), .. ranges.FilterParameters, horizon,
+                request.Limit + 1, request.Limit + 1]);
         var scopes = request.Scopes.ToHashSet();
         var hasMore = rows.Count > request.Limit;
         var page = hasMore ? rows.Take(request.Limit).ToList() : rows.ToList();
@@ -92,25 +90,41 @@ public static class ChangeFeed
         public FeedRanges(FeedRequest request)
         {
             var filters = new List<string> { "v.scope = ranges.scope", "v.app_id = ?", "(v.position_tx, v.position_index) >= (?, ?)" };
-            Parameters.Add(request.Scopes.ToArray());
+            SourceParameters.Add(request.Scopes.ToArray());
             if (request.Tables is null)
                 Sources = "unnest(?::text[]) as ranges(scope)";
             else
             {
                 Sources = "unnest(?::text[]) as ranges(scope) cross join unnest(?::text[]) as tables(table_name)";
-                Parameters.Add(request.Tables.ToArray());
+                SourceParameters.Add(request.Tables.ToArray());
                 filters.Add("v.table_name = tables.table_name");
             }
-            Parameters.AddRange([request.AppId, request.Since.From.Tx, request.Since.From.Index]);
+            FilterParameters.AddRange([request.AppId, request.Since.From.Tx, request.Since.From.Index]);
             Filter = string.Join(" and ", filters);
         }
 
         public string Sources { get; }
         public string Filter { get; }
-        public List<object> Parameters { get; } = [];
+        public List<object> SourceParameters { get; } = [];
+        public List<object> FilterParameters { get; } = [];
+        public IEnumerable<object> Parameters => SourceParameters.Concat(FilterParameters);
     }
 
     private static Position After(RecordView view) => view.Position with { Index = view.PositionIndex + 1 };
+
+    /// <summary>
+    /// A page's row as the reader needs it. A record the reader wrote all of (its <see cref="RecordView.SoleClient"/>)
+    /// is sent as nothing (<see cref="ChangeEmitter"/>), so PostgreSQL sends an empty view in its place: it keeps its
+    /// place in the page, so a page still looks at no more rows than it holds, but is neither shipped nor read whole.
+    /// A device pushing from an old cursor would otherwise load a page of its own records on every push.
+    /// </summary>
+    private static string ReaderNeeds(bool excludesAClient) => excludesAClient
+        ? "case when v.sole_client is distinct from ? then v.data else jsonb_build_object('id', v.id, 'scope', v.scope, " +
+          "'appId', v.app_id, 'tableName', v.table_name, 'recordId', '', 'positionTx', v.position_tx, " +
+          "'positionIndex', v.position_index, 'fields', '{}'::jsonb) end as data"
+        : "v.data";
+
+    private static object[] ExcludeParameter(string? clientId) => clientId is null ? [] : [clientId];
 
     /// <summary>The commit horizon: the oldest transaction id still running anywhere.</summary>
     private const string Horizon = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
@@ -132,7 +146,10 @@ public static class ChangeFeed
         var (newest, horizon, clock) = (await session.AdvancedSql.QueryAsync<long, long, FeedClock.Latest>(
             $"select row(coalesce(max(range.newest), 0)), row({Horizon}), row(({FeedClock.LatestSql})) " +
             $"from {ranges.Sources} cross join lateral (" +
-            $"select max(v.position_tx) as newest from manasync.mt_doc_recordview as v where {ranges.Filter}) as range",
+            // The newest row of each range, read backwards from the end of its index: max() checked every row's
+            // row security from the cursor on, and a read from an old cursor paid for the whole rest of the feed.
+            $"select v.position_tx as newest from manasync.mt_doc_recordview as v where {ranges.Filter} " +
+            "order by v.position_tx desc, v.position_index desc limit 1) as range",
             cancellation, [.. ranges.Parameters]))[0];
         var deadline = DateTime.UtcNow + MaxSettleWait;
         while (horizon <= newest && DateTime.UtcNow < deadline)
