@@ -41,7 +41,7 @@ public static class BackupReader
                 count++;
                 var (parsed, fault) = Parse(line, manifest.SchemaVersion);
                 if (fault is not null) return (null, $"{BackupArchive.EventsEntry} line {count}: {fault}");
-                // Import writes under the locks of the manifest's apps only (WriteLocks): an unlisted app would be written unguarded.
+                // The manifest describes the archive: an event of an app it does not list means one of the two was altered.
                 if (!manifest.Apps.Contains(parsed!.AppId))
                     return (null, $"{BackupArchive.EventsEntry} line {count}: appId \"{parsed.AppId}\" is not among the manifest's apps.");
             }

@@ -14,9 +14,23 @@ namespace ManaSync.Web.Features.Live;
 public sealed record ChangesCommitted(string UserId, string AppId, IReadOnlyList<string> Scopes, IReadOnlyList<string> Tables,
     DateTimeOffset CommittedAt)
 {
-    /// <summary>What a user's events, all of one app, wrote.</summary>
-    public static ChangesCommitted Of(string userId, string appId, IReadOnlyCollection<ChangeRecorded> events, DateTimeOffset committedAt) =>
-        new(userId, appId,
-            events.SelectMany(e => e.MovedFrom is { } left ? [RecordKey.Scope(e), left] : new[] { RecordKey.Scope(e) }).Distinct().ToList(),
-            events.Select(e => e.Table).Distinct().ToList(), committedAt);
+    /// <summary>What a transaction has stored so far, per user and app: the notices it sends just before it commits.</summary>
+    /// <remarks>Only the scopes and tables are kept, not the events: an import stores an archive of any size.</remarks>
+    public sealed class Collector
+    {
+        private readonly Dictionary<(string UserId, string AppId), (HashSet<string> Scopes, HashSet<string> Tables)> _written = [];
+
+        public void Add(ChangeRecorded change)
+        {
+            if (!_written.TryGetValue((change.UserId, change.AppId), out var written))
+                _written[(change.UserId, change.AppId)] = written = ([], []);
+            written.Scopes.Add(RecordKey.Scope(change));
+            if (change.MovedFrom is { } left) written.Scopes.Add(left);
+            written.Tables.Add(change.Table);
+        }
+
+        public IEnumerable<ChangesCommitted> At(DateTimeOffset committedAt) =>
+            _written.Select(written => new ChangesCommitted(written.Key.UserId, written.Key.AppId, [.. written.Value.Scopes],
+                [.. written.Value.Tables], committedAt));
+    }
 }

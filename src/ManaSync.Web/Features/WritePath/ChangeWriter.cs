@@ -74,7 +74,7 @@ public static class ChangeWriter
         await using var scope = await request.Begin(cancellation);
         var session = scope.Session;
         var locks = new HashSet<string>();
-        var commits = new Dictionary<(string UserId, string AppId), List<ChangeRecorded>>();
+        var notices = new ChangesCommitted.Collector();
         var (stored, skipped, position) = (0, 0, 0);
         var conflicts = new List<WireConflict>();
         await foreach (var chunk in chunks.WithCancellation(cancellation))
@@ -93,15 +93,10 @@ public static class ChangeWriter
                 EventLog.Append(session, stream.Key, stream);
             await session.SaveChangesAsync(cancellation);
             stored += decision.Events.Count;
-            foreach (var e in decision.Events)
-            {
-                if (!commits.TryGetValue((e.UserId, e.AppId), out var written)) commits[(e.UserId, e.AppId)] = written = [];
-                written.Add(e);
-            }
+            foreach (var e in decision.Events) notices.Add(e);
         }
 
-        foreach (var ((userId, appId), written) in commits)
-            await CommitNotice.SendAsync(session, ChangesCommitted.Of(userId, appId, written, request.Time.GetUtcNow()), cancellation);
+        foreach (var notice in notices.At(request.Time.GetUtcNow())) await CommitNotice.SendAsync(session, notice, cancellation);
         if (request.BeforeCommit is { } beforeCommit) await beforeCommit(session, cancellation);
         await scope.CommitAsync(cancellation);
         return new WriteOutcome(stored, skipped, conflicts, null);
