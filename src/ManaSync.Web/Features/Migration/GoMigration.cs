@@ -15,10 +15,9 @@ namespace ManaSync.Web.Features.Migration;
 public sealed record ChunkResult(int Stored, int Skipped, int Refused);
 
 /// <summary>
-/// Stores rows of the Go service as events, one chunk per transaction, in the order the Go service
-/// received them: idempotently by eventId (the row's id), merged into the record view like pushed
-/// changes (records placed and moved as <see cref="RecordHomes"/> decides), under the same locks as
-/// pushes, so a server may run meanwhile.
+/// Stores rows of the Go service through the write path pushes take (<see cref="ChangeWriter"/>), one chunk
+/// per transaction, in the order the Go service received them: idempotently by eventId (the row's id),
+/// placed, locked, merged and announced like pushed changes, so a server may run meanwhile.
 /// </summary>
 /// <remarks>
 /// Each chunk marks its transaction with the latest receive time of its rows (<see cref="FeedClock"/>), so
