@@ -44,6 +44,8 @@ public sealed class ServerProcess : IAsyncDisposable
         foreach (var (name, value) in settings ?? new Dictionary<string, string>()) start.Environment[name] = value;
 
         var server = new ServerProcess(Process.Start(start)!, port);
+        // A test host killed before it disposes its servers must not leave them running (and retrying their database).
+        ProcessReaper.KillWhenGone(server._process.Id, BuiltServerDll());
         server._process.OutputDataReceived += (_, line) => server.Append(line.Data);
         server._process.ErrorDataReceived += (_, line) => server.Append(line.Data);
         server._process.BeginOutputReadLine();

@@ -52,20 +52,13 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         return cluster;
     }
 
-    /// <summary>
-    /// A detached watcher that stops and deletes the throwaway cluster once this process is gone,
-    /// however it ends (a test host is often killed before its exit handlers finish).
-    /// </summary>
+    /// <summary>Stops and deletes the throwaway cluster once this process is gone, however it ends.</summary>
     private void StartReaper()
     {
         var stop = string.Join(' ', AsSystemUser(Path.Combine(_binDirectory, "pg_ctl"),
-            ["-D", _dataDirectory, "-m", "immediate", "stop"]).Select(Quote));
-        var script = $"exec >/dev/null 2>&1 </dev/null; while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; " +
-                     $"{stop} >/dev/null 2>&1; rm -rf {Quote(_dataDirectory)} {Quote(_dataDirectory + ".password")}";
-        Process.Start(new ProcessStartInfo("setsid", ["-f", "sh", "-c", script]) { UseShellExecute = false })?.Dispose();
+            ["-D", _dataDirectory, "-m", "immediate", "stop"]).Select(ProcessReaper.Quote));
+        ProcessReaper.WhenGone($"{stop} >/dev/null 2>&1; rm -rf {ProcessReaper.Quote(_dataDirectory)} {ProcessReaper.Quote(_dataDirectory + ".password")}");
     }
-
-    private static string Quote(string text) => "'" + text.Replace("'", "'\\''") + "'";
 
     private static async Task<EmbeddedPostgres> StartAsync(string dataDirectory, bool durable, bool deleteOnStop)
     {
