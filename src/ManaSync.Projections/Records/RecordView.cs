@@ -49,8 +49,8 @@ public sealed class RecordView
     [JsonIgnore] public Position Position => new(PositionTx, PositionIndex);
 
     /// <summary>
-    /// The client that made every write a client is told of, when a single one did (duplicated into a column): a
-    /// feed read for that client leaves the record out without loading it, as the emitter would.
+    /// The client that made every write a client is told of, when a single one did: that client needs nothing of the
+    /// record. The emitter leaves it out by this, and a feed read, from the column it is duplicated into, before loading it.
     /// </summary>
     [JsonIgnore]
     public string? SoleClient

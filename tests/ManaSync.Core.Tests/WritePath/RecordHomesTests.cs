@@ -1,9 +1,9 @@
-using ManaSync.Web.Features.WritePath;
 using System.Text.Json;
 using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Features.WritePath;
 using Xunit;
 
 namespace ManaSync.Core.Tests.WritePath;

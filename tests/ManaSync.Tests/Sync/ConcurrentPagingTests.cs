@@ -1,4 +1,3 @@
-using ManaSync.Web.Features.WritePath;
 using System.Collections.Concurrent;
 using System.Net;
 using ManaSync.Projections.Records;
@@ -6,6 +5,7 @@ using ManaSync.Testing;
 using ManaSync.Tests.Support;
 using ManaSync.Tests.Tenancy;
 using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Features.WritePath;
 using Npgsql;
 using Xunit;
 using static ManaSync.Testing.Changes;

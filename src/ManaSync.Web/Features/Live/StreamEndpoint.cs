@@ -30,7 +30,8 @@ public static class StreamEndpoint
     public static readonly TimeSpan WriteTimeout = TimeSpan.FromSeconds(30);
 
     [WolverineGet("/sync/{appId}/stream"), BillingGated]
-    public static async Task Get(string appId, [NotBody] Caller caller, HttpContext http, CallerSessions sessions, LiveHub hub, LiveConnections connections, ServerSettings settings, TimeProvider time,
+    public static async Task Get(string appId, [NotBody] Caller caller, HttpContext http, CallerSessions sessions, LiveHub hub,
+        LiveConnections connections, ServerSettings settings, TimeProvider time,
         IHostApplicationLifetime lifetime)
     {
         var resumeFrom = http.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } lastEventId

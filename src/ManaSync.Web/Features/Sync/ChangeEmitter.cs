@@ -34,7 +34,7 @@ public static class ChangeEmitter
     {
         var changed = view.AllWrites().Where(write => write.Position >= since.From).ToList();
         if (changed.Count == 0) return [];
-        if (excludeClientId is not null && view.AllWrites().All(write => write.ClientId == excludeClientId)) return [];
+        if (excludeClientId is not null && view.SoleClient == excludeClientId) return [];
         if (view.MovedTo is { } movedTo && readerScopes.Contains(movedTo)) return [];
 
         if (!view.IsLive) return fromScratch ? [] : [Change(view, "delete", Latest(changed))];

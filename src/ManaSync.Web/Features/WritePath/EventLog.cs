@@ -1,5 +1,5 @@
-using ManaSync.Web.Features.Sync;
 using ManaSync.Events;
+using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
 using Marten;
 using Npgsql;

@@ -1,9 +1,8 @@
-using ManaSync.Web.Features.Sync;
 using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
+using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
-using Marten;
 using Npgsql;
 
 namespace ManaSync.Web.Features.WritePath;

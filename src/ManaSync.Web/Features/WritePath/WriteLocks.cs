@@ -1,7 +1,6 @@
-using ManaSync.Web.Features.Sync;
 using System.Text.Json;
 using ManaSync.Projections.Records;
-using Marten;
+using ManaSync.Web.Features.Sync;
 using Npgsql;
 
 namespace ManaSync.Web.Features.WritePath;
