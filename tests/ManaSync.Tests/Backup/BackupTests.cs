@@ -179,7 +179,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         var (_, events, manifest) = Open(archive);
         var altered = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(events).Replace("\"two\"", "\"evil\""));
 
-        var reply = await ImportAsync("alice", Build(altered, manifest.ToJsonString()));
+        var reply = await ImportAsync("alice", ManaArchives.Build(altered, manifest.ToJsonString()));
 
         reply.AssertStatus(HttpStatusCode.BadRequest);
         Assert.Contains("eventsSha256", reply.Json["message"]!.GetValue<string>());
@@ -192,7 +192,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         var line = Encoding.UTF8.GetBytes("""{"eventId":"nope","schemaVersion":1,"appId":"todo","table":"t","id":"x","op":"insert","clientId":"","createdAt":"2026-01-01T00:00:00Z"}""" + "\n");
         var manifest = $$"""{"formatVersion":1,"schemaVersion":1,"userId":"alice","createdAt":"2026-01-01T00:00:00.000Z","eventCount":1,"eventsSha256":"{{Convert.ToHexStringLower(SHA256.HashData(line))}}","apps":["todo"],"producedBy":"mana-sync"}""";
 
-        var reply = await ImportAsync("alice", Build(line, manifest));
+        var reply = await ImportAsync("alice", ManaArchives.Build(line, manifest));
 
         reply.AssertStatus(HttpStatusCode.BadRequest);
         Assert.Contains("line 1", reply.Json["message"]!.GetValue<string>());
@@ -208,7 +208,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         var (_, events, manifest) = Open(archive);
         manifest["apps"] = new JsonArray("notes");
 
-        var reply = await ImportAsync("alice", Build(events, manifest.ToJsonString()));
+        var reply = await ImportAsync("alice", ManaArchives.Build(events, manifest.ToJsonString()));
 
         reply.AssertStatus(HttpStatusCode.BadRequest);
         Assert.Contains("\"todo\" is not among the manifest's apps", reply.Json["message"]!.GetValue<string>());
@@ -265,16 +265,5 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
             foreach (var change in changes) state[$"{app}/{table}/{change["id"]}"] = change.ToJsonString();
         }
         return string.Join('\n', state.Select(entry => entry.Key + " " + entry.Value));
-    }
-
-    private static byte[] Build(byte[] events, string manifest)
-    {
-        using var buffer = new MemoryStream();
-        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
-        {
-            using (var entry = zip.CreateEntry("events.jsonl").Open()) entry.Write(events);
-            using (var entry = zip.CreateEntry("manifest.json").Open()) entry.Write(Encoding.UTF8.GetBytes(manifest));
-        }
-        return buffer.ToArray();
     }
 }

@@ -1,4 +1,3 @@
-using System.IO.Compression;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Security.Cryptography;
@@ -87,12 +86,6 @@ public sealed class RequestPreambleTests(TenancyFixture app)
     {
         var line = Encoding.UTF8.GetBytes($$"""{"eventId":"{{Guid.NewGuid()}}","schemaVersion":1,"appId":"{{appId}}","table":"tasks","id":"r1","op":"insert","data":{"title":"x"}{{Space(spaceId)}},"clientId":"laptop","createdAt":"2026-01-01T00:00:00.000Z"}""" + "\n");
         var manifest = $$"""{"formatVersion":1,"schemaVersion":1,"userId":"{{user}}","createdAt":"2026-01-01T00:00:00.000Z","eventCount":1,"eventsSha256":"{{Convert.ToHexStringLower(SHA256.HashData(line))}}","apps":["{{appId}}"],"producedBy":"mana-sync"}""";
-        using var buffer = new MemoryStream();
-        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
-        {
-            using (var entry = zip.CreateEntry("events.jsonl").Open()) entry.Write(line);
-            using (var entry = zip.CreateEntry("manifest.json").Open()) entry.Write(Encoding.UTF8.GetBytes(manifest));
-        }
-        return buffer.ToArray();
+        return ManaArchives.Build(line, manifest);
     }
 }
