@@ -12,7 +12,7 @@ namespace ManaSync.Web.Infrastructure;
 public sealed class RecordViewProjectionSetup(ChangeUpcasting upcasting) : IConfigureMarten
 {
     public void Configure(IServiceProvider services, StoreOptions options) =>
-        options.Projections.Add(new RecordViewProjection(upcasting), ProjectionLifecycle.Inline);
+        options.Projections.Add(new RecordViewProjection(upcasting, MartenSetup.Schema), ProjectionLifecycle.Inline);
 }
 
 public static class MartenSetup
@@ -48,7 +48,9 @@ public static class MartenSetup
             // Filtered on, not indexed: a read that leaves out the reader's own records skips them in PostgreSQL.
             mapping.DuplicateField(nameof(RecordView.SoleClient));
         });
+        // A numeric version column, as Marten made it for the aggregation the projection used to be: existing tables stay as they are.
         options.Schema.For<RecordView>()
+            .UseNumericRevisions(true)
             .Index([view => view.Scope, view => view.AppId, view => view.TableName, view => view.PositionTx, view => view.PositionIndex],
                 index => index.Name = "ix_recordview_feed_by_table")
             .Index([view => view.Scope, view => view.AppId, view => view.PositionTx, view => view.PositionIndex],

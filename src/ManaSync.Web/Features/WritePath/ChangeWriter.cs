@@ -83,7 +83,7 @@ public static class ChangeWriter
             foreach (var change in chunk) changes.Add(change.ToEvent(scope.TransactionId, position++, request.MaxClockSkew));
             // Only an eventId a client chose can have been stored before.
             var chosenIds = chunk.Where(change => change.EventId is not null).Select(change => change.EventId!.Value).ToArray();
-            var decision = await DecideUnderLocksAsync(session, changes, chosenIds, locks, request, cancellation);
+            var (decision, merged) = await DecideUnderLocksAsync(session, changes, chosenIds, locks, request, cancellation);
             if (decision.Refusal is { } refusal) return WriteOutcome.Refused(refusal);
             skipped += decision.Skipped;
             conflicts.AddRange(decision.Conflicts);
@@ -91,6 +91,9 @@ public static class ChangeWriter
 
             foreach (var stream in decision.Events.GroupBy(e => WriteLocks.Stream(e.AppId, e.UserId)))
                 EventLog.Append(session, stream.Key, stream);
+            // The decision merged the views with its events in their order. Marten hands the projection the events
+            // stream by stream: the same order for a push (one stream); otherwise the projection merges again.
+            MergedViews.Hand(session, decision.Events, merged);
             await session.SaveChangesAsync(cancellation);
             stored += decision.Events.Count;
             foreach (var e in decision.Events) notices.Add(e);
@@ -108,7 +111,8 @@ public static class ChangeWriter
     /// found in a space the changes do not name (moved there, or moving out of it) is written under that space's lock
     /// too: then that lock is taken and the changes are decided again on what it guards.
     /// </summary>
-    private static async Task<WriteDecision> DecideUnderLocksAsync(IDocumentSession session, List<ChangeRecorded> changes,
+    /// <returns>The decision, and the views read merged with the events it stores.</returns>
+    private static async Task<(WriteDecision, Dictionary<string, RecordView>)> DecideUnderLocksAsync(IDocumentSession session, List<ChangeRecorded> changes,
         Guid[] eventIds, HashSet<string> locks, WriteRequest request, CancellationToken cancellation)
     {
         var newLocks = changes.Select(change => WriteLocks.StreamLockKey(WriteLocks.Stream(change.AppId, change.UserId)))
@@ -125,9 +129,9 @@ public static class ChangeWriter
         {
             var (stored, views) = await LockAndReadAsync(session, newLocks, candidateKeys, eventIds, cancellation);
             var decision = WriteDecider.Decide(changes, stored, views, request.WriterOf, request.Upcasting, request.ReportConflicts);
-            if (decision.Refusal is not null || decision.Events.Count == 0) return decision;
+            if (decision.Refusal is not null || decision.Events.Count == 0) return (decision, views);
             newLocks = RecordHomes.SpaceLocksWritten(decision.Events).Where(locks.Add).ToList();
-            if (newLocks.Count == 0) return decision;
+            if (newLocks.Count == 0) return (decision, views);
         }
     }
 
