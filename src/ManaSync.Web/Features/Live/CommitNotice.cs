@@ -1,8 +1,12 @@
+using System.Data.Common;
 using System.Text;
 using System.Text.Json;
-using ManaSync.Web.Features.Sync;
 using Marten;
-using Npgsql;
+using Marten.Internal.Operations;
+using Marten.Storage;
+using OperationRole = Weasel.Core.OperationRole;
+using IStorageSession = Weasel.Storage.IStorageSession;
+using Weasel.Postgresql;
 
 namespace ManaSync.Web.Features.Live;
 
@@ -24,18 +28,36 @@ public static class CommitNotice
     public const int MaxPayloadBytes = 7000;
 
     /// <summary>
-    /// Sends the NOTIFY inside the session's open transaction, to be delivered at its commit. Sent
-    /// at once, not queued into Marten's save: Marten's batch takes a queued statement's result (even
-    /// pg_notify's empty one) for the next operation's.
+    /// Queues the NOTIFY into the session's next save, so it travels in the same round trip as the events it
+    /// announces; PostgreSQL delivers it at the commit.
     /// </summary>
-    public static async Task SendAsync(IDocumentSession session, ChangesCommitted commit, CancellationToken cancellation)
+    public static void Queue(IDocumentSession session, ChangesCommitted commit)
     {
-        var commands = Payloads(commit)
-            .Select(payload => new NpgsqlBatchCommand("select pg_notify($1, $2)") { Parameters = { new() { Value = Channel }, new() { Value = payload } } })
-            .ToArray();
-        if (commands.Length == 0) return;
-        await using var notify = SessionBatch.For(session, commands);
-        await notify.ExecuteNonQueryAsync(cancellation);
+        var payloads = Payloads(commit).ToArray();
+        if (payloads.Length > 0) session.QueueOperation(new Notify(payloads));
+    }
+
+    /// <summary>
+    /// The NOTIFY as one of Marten's operations. Not a plain queued SQL command: Marten would then take
+    /// pg_notify's (empty) result for the next operation's; this one takes its own result.
+    /// </summary>
+    private sealed class Notify(string[] payloads) : IStorageOperation
+    {
+        // What Marten's own SQL operations name: no document storage to make sure of.
+        public Type DocumentType => typeof(StorageFeatures);
+
+        public void ConfigureCommand(ICommandBuilder builder, IStorageSession session)
+        {
+            builder.Append("select pg_notify(");
+            builder.AppendParameter(Channel);
+            builder.Append(", payload) from unnest(");
+            builder.AppendParameter(payloads);
+            builder.Append(") as payload");
+        }
+
+        public Task PostprocessAsync(DbDataReader reader, IList<Exception> exceptions, CancellationToken token) => Task.CompletedTask;
+
+        public OperationRole Role() => OperationRole.Other;
     }
 
     /// <summary>

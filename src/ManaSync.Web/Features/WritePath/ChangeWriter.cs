@@ -74,7 +74,6 @@ public static class ChangeWriter
         await using var scope = await request.Begin(cancellation);
         var session = scope.Session;
         var locks = new HashSet<string>();
-        var notices = new ChangesCommitted.Collector();
         var (stored, skipped, position) = (0, 0, 0);
         var conflicts = new List<WireConflict>();
         await foreach (var chunk in chunks.WithCancellation(cancellation))
@@ -94,12 +93,14 @@ public static class ChangeWriter
             // The decision merged the views with its events in their order. Marten hands the projection the events
             // stream by stream: the same order for a push (one stream); otherwise the projection merges again.
             MergedViews.Hand(session, decision.Events, merged);
+            var notices = new ChangesCommitted.Collector();
+            foreach (var e in decision.Events) notices.Add(e);
+            // A chunk's notices go with its events; an import of several chunks announces each (a reread more, no change missed).
+            foreach (var notice in notices.At(request.Time.GetUtcNow())) CommitNotice.Queue(session, notice);
             await session.SaveChangesAsync(cancellation);
             stored += decision.Events.Count;
-            foreach (var e in decision.Events) notices.Add(e);
         }
 
-        foreach (var notice in notices.At(request.Time.GetUtcNow())) await CommitNotice.SendAsync(session, notice, cancellation);
         if (request.BeforeCommit is { } beforeCommit) await beforeCommit(session, cancellation);
         await scope.CommitAsync(cancellation);
         return new WriteOutcome(stored, skipped, conflicts, null);
