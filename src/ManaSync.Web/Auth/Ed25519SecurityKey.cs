@@ -73,10 +73,14 @@ public sealed class Ed25519SignatureProvider(Ed25519SecurityKey key, string algo
     public override bool Verify(byte[] input, int inputOffset, int inputLength, byte[] signature, int signatureOffset, int signatureLength)
     {
         if (signatureLength != Ed25519PrivateKeyParameters.SignatureSize) return false;
-        var verifier = new Ed25519Signer();
-        verifier.Init(false, key.PublicKey);
-        verifier.BlockUpdate(input, inputOffset, inputLength);
-        return verifier.VerifySignature(signature.AsSpan(signatureOffset, signatureLength).ToArray());
+        return VerifiedSignatures.Shared.Verify(key.PublicKey.GetEncoded(), input.AsSpan(inputOffset, inputLength),
+            signature.AsSpan(signatureOffset, signatureLength), () =>
+            {
+                var verifier = new Ed25519Signer();
+                verifier.Init(false, key.PublicKey);
+                verifier.BlockUpdate(input, inputOffset, inputLength);
+                return verifier.VerifySignature(signature.AsSpan(signatureOffset, signatureLength).ToArray());
+            });
     }
 
     protected override void Dispose(bool disposing)
