@@ -31,7 +31,7 @@ public sealed class RecordViewProjection : ProjectionBase, IProjection
         Name = nameof(RecordView);
         IncludeType<ChangeRecorded>();
         RegisterPublishedType(typeof(RecordView));
-        // A rebuild starts from no views: merging an event twice would not change a field, but would move a record's position.
+        // A rebuild starts from no views, as it did with the Marten aggregation this projection replaced.
         Options.DeleteViewTypeOnTeardown<RecordView>();
     }
 

@@ -28,7 +28,7 @@ public sealed class VerifiedSignatures(int capacity = 10_000)
 
     public int Count => _verified.Count;
 
-    /// <summary>128 of SHA-256's bits: a collision would still take about 2^64 tries.</summary>
+    /// <summary>128 of SHA-256's bits: forging a token whose digest matches a remembered one would take about 2^128 tries.</summary>
     private static UInt128 Digest(ReadOnlySpan<byte> publicKey, ReadOnlySpan<byte> input, ReadOnlySpan<byte> signature)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
