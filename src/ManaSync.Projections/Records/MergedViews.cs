@@ -25,8 +25,11 @@ public sealed class MergedViews
     public static void Hand(IDocumentOperations session, IReadOnlyList<ChangeRecorded> events, IReadOnlyDictionary<string, RecordView> views) =>
         Handed.AddOrUpdate(session, new MergedViews(events, views));
 
-    /// <summary>The views merged with exactly these events, if a writer handed them over for this session's save.</summary>
-    public static bool TryTake(IDocumentOperations session, IReadOnlyList<ChangeRecorded> events, out IReadOnlyCollection<RecordView> views)
+    /// <summary>The views under these keys merged with exactly these events, if a writer handed them over for this session's save.</summary>
+    /// <param name="events">The events being appended, as appended.</param>
+    /// <param name="keys">The views they touch (keyed as the merge keys them: by the events in the newest schema's shape).</param>
+    public static bool TryTake(IDocumentOperations session, IReadOnlyList<ChangeRecorded> events, IEnumerable<string> keys,
+        out IReadOnlyCollection<RecordView> views)
     {
         views = [];
         if (!Handed.TryGetValue(session, out var merged)) return false;
@@ -34,13 +37,7 @@ public sealed class MergedViews
         if (merged._events.Count != events.Count) return false;
         for (var i = 0; i < events.Count; i++)
             if (!ReferenceEquals(merged._events[i], events[i])) return false;
-        var touched = new Dictionary<string, RecordView>();
-        foreach (var key in events.SelectMany(RecordKey.Of))
-        {
-            if (!merged._views.TryGetValue(key, out var view)) continue;
-            touched[key] = view;
-        }
-        views = touched.Values;
+        views = keys.Select(key => merged._views.GetValueOrDefault(key)).OfType<RecordView>().ToList();
         return true;
     }
 }

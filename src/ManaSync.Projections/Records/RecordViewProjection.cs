@@ -41,14 +41,14 @@ public sealed class RecordViewProjection : ProjectionBase, IProjection
         foreach (var e in events)
             if (e.Data is ChangeRecorded change) appended.Add(change);
         if (appended.Count == 0) return;
-        if (MergedViews.TryTake(operations, appended, out var merged))
+        var changes = appended.Select(_upcasting.ToCurrent).ToList();
+        var keys = changes.SelectMany(RecordKey.Of).Distinct().ToArray();
+        if (MergedViews.TryTake(operations, appended, keys, out var merged))
         {
             _upsert.Queue(operations, merged);
             return;
         }
 
-        var changes = appended.Select(_upcasting.ToCurrent).ToList();
-        var keys = changes.SelectMany(RecordKey.Of).Distinct().ToArray();
         var views = (await operations.LoadManyAsync<RecordView>(cancellation, keys)).ToDictionary(view => view.Id);
         foreach (var change in changes) RecordViews.Apply(views, change);
         _upsert.Queue(operations, views.Values);

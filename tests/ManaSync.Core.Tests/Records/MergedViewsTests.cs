@@ -24,6 +24,8 @@ public sealed class MergedViewsTests : IDisposable
         ReceivedAt = T0.AddMinutes(minute), FutureLimit = T0.AddHours(1), CommitTx = 10, CommitIndex = minute, BatchIndex = minute,
     };
 
+    private static IEnumerable<string> Keys(IEnumerable<ChangeRecorded> events) => events.SelectMany(RecordKey.Of).Distinct();
+
     private static Dictionary<string, RecordView> Merged(IEnumerable<ChangeRecorded> events)
     {
         var views = new Dictionary<string, RecordView>();
@@ -40,9 +42,9 @@ public sealed class MergedViewsTests : IDisposable
         views["unrelated"] = RecordView.Create(Update("t9", 9));
         MergedViews.Hand(session, events, views);
 
-        Assert.True(MergedViews.TryTake(session, events, out var taken));
+        Assert.True(MergedViews.TryTake(session, events, Keys(events), out var taken));
         Assert.Equal(["t1", "t2"], taken.Select(view => view.RecordId).Order());
-        Assert.False(MergedViews.TryTake(session, events, out _));
+        Assert.False(MergedViews.TryTake(session, events, Keys(events), out _));
     }
 
     [Fact]
@@ -52,11 +54,11 @@ public sealed class MergedViewsTests : IDisposable
         var events = new[] { Update("t1", 1), Update("t2", 2) };
 
         MergedViews.Hand(session, events, Merged(events));
-        Assert.False(MergedViews.TryTake(session, [events[1], events[0]], out _));
+        Assert.False(MergedViews.TryTake(session, [events[1], events[0]], Keys(events), out _));
         MergedViews.Hand(session, events, Merged(events));
-        Assert.False(MergedViews.TryTake(session, [events[0], events[1] with { }], out _));
+        Assert.False(MergedViews.TryTake(session, [events[0], events[1] with { }], Keys(events), out _));
         MergedViews.Hand(session, events, Merged(events));
-        Assert.False(MergedViews.TryTake(session, [events[0]], out _));
+        Assert.False(MergedViews.TryTake(session, [events[0]], Keys(events), out _));
     }
 
     [Fact]
@@ -67,7 +69,7 @@ public sealed class MergedViewsTests : IDisposable
         var events = new[] { Update("t1", 1) };
         MergedViews.Hand(writer, events, Merged(events));
 
-        Assert.False(MergedViews.TryTake(other, events, out _));
-        Assert.True(MergedViews.TryTake(writer, events, out _));
+        Assert.False(MergedViews.TryTake(other, events, Keys(events), out _));
+        Assert.True(MergedViews.TryTake(writer, events, Keys(events), out _));
     }
 }
