@@ -54,9 +54,7 @@ public sealed class CommitNoticeTests(AppFixture app) : SyncTest(app)
             ReceivedAt = DateTimeOffset.UnixEpoch, FutureLimit = DateTimeOffset.UnixEpoch, CommitTx = 1, CommitIndex = 0, BatchIndex = 0,
         };
 
-        var collector = new ChangesCommitted.Collector();
-        collector.Add(moved);
-        var commit = collector.At(DateTimeOffset.UnixEpoch).Single();
+        var commit = ChangesCommitted.Of([moved], DateTimeOffset.UnixEpoch).Single();
 
         Assert.Equal(["s:org-1", "s:org-2"], commit.Scopes.Order());
     }

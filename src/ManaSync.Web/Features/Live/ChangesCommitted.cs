@@ -10,27 +10,13 @@ namespace ManaSync.Web.Features.Live;
 /// </summary>
 /// <param name="Scopes">The record scopes written (the user's own, or spaces).</param>
 /// <param name="Tables">The tables written; empty means "any table" (a list too long for a notification).</param>
-/// <param name="CommittedAt">Stamped just before the commit, to measure how long notifications take.</param>
+/// <param name="CommittedAt">Stamped as the changes are saved (for a push, just before its commit), to measure how long notifications take.</param>
 public sealed record ChangesCommitted(string UserId, string AppId, IReadOnlyList<string> Scopes, IReadOnlyList<string> Tables,
     DateTimeOffset CommittedAt)
 {
-    /// <summary>What a transaction has stored so far, per user and app: the notices it sends just before it commits.</summary>
-    /// <remarks>Only the scopes and tables are kept, not the events: an import stores an archive of any size.</remarks>
-    public sealed class Collector
-    {
-        private readonly Dictionary<(string UserId, string AppId), (HashSet<string> Scopes, HashSet<string> Tables)> _written = [];
-
-        public void Add(ChangeRecorded change)
-        {
-            if (!_written.TryGetValue((change.UserId, change.AppId), out var written))
-                _written[(change.UserId, change.AppId)] = written = ([], []);
-            written.Scopes.Add(RecordKey.Scope(change));
-            if (change.MovedFrom is { } left) written.Scopes.Add(left);
-            written.Tables.Add(change.Table);
-        }
-
-        public IEnumerable<ChangesCommitted> At(DateTimeOffset committedAt) =>
-            _written.Select(written => new ChangesCommitted(written.Key.UserId, written.Key.AppId, [.. written.Value.Scopes],
-                [.. written.Value.Tables], committedAt));
-    }
+    /// <summary>What these events wrote, one notice per user and app.</summary>
+    public static IEnumerable<ChangesCommitted> Of(IEnumerable<ChangeRecorded> events, DateTimeOffset committedAt) =>
+        events.GroupBy(e => (e.UserId, e.AppId)).Select(written => new ChangesCommitted(written.Key.UserId, written.Key.AppId,
+            written.SelectMany(e => e.MovedFrom is { } left ? [RecordKey.Scope(e), left] : new[] { RecordKey.Scope(e) }).Distinct().ToList(),
+            written.Select(e => e.Table).Distinct().ToList(), committedAt));
 }

@@ -93,10 +93,8 @@ public static class ChangeWriter
             // The decision merged the views with its events in their order. Marten hands the projection the events
             // stream by stream: the same order for a push (one stream); otherwise the projection merges again.
             MergedViews.Hand(session, decision.Events, merged);
-            var notices = new ChangesCommitted.Collector();
-            foreach (var e in decision.Events) notices.Add(e);
             // A chunk's notices go with its events; an import of several chunks announces each (a reread more, no change missed).
-            foreach (var notice in notices.At(request.Time.GetUtcNow())) CommitNotice.Queue(session, notice);
+            foreach (var notice in ChangesCommitted.Of(decision.Events, request.Time.GetUtcNow())) CommitNotice.Queue(session, notice);
             await session.SaveChangesAsync(cancellation);
             stored += decision.Events.Count;
         }
