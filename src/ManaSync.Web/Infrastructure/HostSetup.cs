@@ -56,7 +56,9 @@ public static class HostSetup
         // After Marten's own start-up work, which creates the tables the policies protect.
         services.AddHostedService<RowSecuritySetup>();
         services.AddHostedService<FeedClockSetup>();
-        services.AddSingleton<CallerSessions>();
+        // Requests' own pool, whose connections open as the restricted role.
+        services.AddSingleton(provider => new CallerSessions(provider.GetRequiredService<IDocumentStore>(),
+            NpgsqlDataSource.Create(RowSecurity.ConnectingAsAppRole(database))));
 
         services.AddSingleton<LiveConnections>();
         services.AddSingleton<LiveHub>();
@@ -78,11 +80,11 @@ public static class HostSetup
     }
 
     /// <summary>
-    /// Connection defaults for both pools (requests' and Marten's own); a DATABASE_URL that sets its
-    /// own value wins.
-    /// - Requests run the same few statements over and over (a push: one view upsert per record), so
-    ///   connections keep them prepared: PostgreSQL then skips parsing and planning, which cost more
-    ///   than executing them.
+    /// Connection defaults for every pool (requests', Marten's own, and the one for start-up and
+    /// administrative work); a DATABASE_URL that sets its own value wins.
+    /// - Requests run the same few statements over and over (a push: its locks and reads, the append,
+    ///   the view upsert, the answer's page), so connections keep them prepared: PostgreSQL then skips
+    ///   parsing and planning, which cost more than executing them.
     /// - At most <see cref="DefaultMaxPoolSize"/> connections per pool, not Npgsql's 100: a burst of
     ///   requests then waits in the pool for a connection instead of opening more backends than
     ///   PostgreSQL's cores can run (or than its max_connections, 100 by default, allows — two pools of

@@ -30,6 +30,7 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
         await SeedAsync();
 
         await using var alice = await Sessions.ReadAsync(new Caller("alice", []), default);
+        await using (await alice.ExecuteAsync([], default)) { }
         var views = await alice.Session.Query<RecordView>().ToListAsync();
         var events = await alice.Session.Events.QueryAllRawEvents().ToListAsync();
 
@@ -46,18 +47,8 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
     public async Task Plain_sql_as_the_restricted_role_sees_only_the_identity_set(string? user, long views, long events, long streams)
     {
         await SeedAsync();
-        await using var connection = new NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        if (user is null)
-        {
-            await using var role = new NpgsqlCommand($"set local role {RowSecurity.AppRole}", connection, transaction);
-            await role.ExecuteNonQueryAsync();
-        }
-        else
-        {
-            await RowSecurity.ActAsAsync(connection, transaction, new Caller(user, []), default);
-        }
+        var (connection, transaction) = await OpenAsRequestsDoAsync(user is null ? null : new Caller(user, []));
+        await using var _ = connection;
 
         async Task<long> CountAsync(string table)
         {
@@ -70,6 +61,31 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
         Assert.Equal(streams, await CountAsync("mt_streams"));
     }
 
+    [Fact]
+    public async Task A_connection_opened_for_requests_stays_the_restricted_role_when_the_pool_resets_it()
+    {
+        await using var connection = new NpgsqlConnection(RowSecurity.ConnectingAsAppRole(App.ConnectionString));
+        await connection.OpenAsync();
+        foreach (var reset in new[] { "discard all", "reset role" })
+        {
+            await using var command = new NpgsqlCommand(reset, connection);
+            await command.ExecuteNonQueryAsync();
+        }
+        await using var who = new NpgsqlCommand("select current_user", connection);
+
+        Assert.Equal(RowSecurity.AppRole, await who.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task A_caller_session_offers_its_marten_session_only_after_the_identity_is_sent()
+    {
+        await using var alice = await Sessions.ReadAsync(new Caller("alice", []), default);
+
+        Assert.Throws<InvalidOperationException>(() => alice.Session);
+        await using (await alice.ExecuteAsync([], default)) { }
+        Assert.NotNull(alice.Session);
+    }
+
     [Theory]
     [InlineData("mt_doc_envelope")]
     [InlineData("wolverine_incoming_envelopes")]
@@ -77,10 +93,8 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
     [InlineData("mt_doc_deadletterevent")]
     public async Task The_restricted_role_cannot_read_bookkeeping_tables(string table)
     {
-        await using var connection = new NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await RowSecurity.ActAsAsync(connection, transaction, new Caller("alice", []), default);
+        var (connection, transaction) = await OpenAsRequestsDoAsync(new Caller("alice", []));
+        await using var _ = connection;
         await using var read = new NpgsqlCommand($"select count(*) from manasync.{table}", connection, transaction);
 
         var refused = await Assert.ThrowsAsync<PostgresException>(() => read.ExecuteScalarAsync());
@@ -101,11 +115,11 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
             Assert.False(reader.GetBoolean(1));
         }
 
-        await using var transaction = await connection.BeginTransactionAsync();
-        await RowSecurity.ActAsAsync(connection, transaction, new Caller("mallory", []), default);
+        var (requests, transaction) = await OpenAsRequestsDoAsync(new Caller("mallory", []));
+        await using var _ = requests;
         await using var forge = new NpgsqlCommand(
             "insert into manasync.mt_doc_recordview (id, data, scope, app_id, table_name, position_tx, position_index) " +
-            "values ('x', '{}', 'u:alice', 'todo', 'tasks', 0, 0)", connection, transaction);
+            "values ('x', '{}', 'u:alice', 'todo', 'tasks', 0, 0)", requests, transaction);
         var refused = await Assert.ThrowsAsync<PostgresException>(() => forge.ExecuteNonQueryAsync());
         Assert.Equal(PostgresErrorCodes.InsufficientPrivilege, refused.SqlState);
     }
@@ -114,12 +128,24 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
     public async Task Ids_with_quotes_commas_braces_and_backslashes_reach_the_policies_exactly()
     {
         var caller = new Caller("we\"ird, {user}\\ ", ["org, \"1\"}", "{}"]);
-        await using var connection = new NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var transaction = await connection.BeginTransactionAsync();
-        await RowSecurity.ActAsAsync(connection, transaction, caller, default);
+        var (connection, transaction) = await OpenAsRequestsDoAsync(caller);
+        await using var _ = connection;
         await using var read = new NpgsqlCommand("select manasync.caller_scopes()", connection, transaction);
 
         Assert.Equal(caller.Scopes, (string[])(await read.ExecuteScalarAsync())!);
+    }
+
+    /// <summary>A connection as requests open one, in a transaction, with the caller's identity sent unless null.</summary>
+    private async Task<(NpgsqlConnection, NpgsqlTransaction)> OpenAsRequestsDoAsync(Caller? caller)
+    {
+        var connection = new NpgsqlConnection(RowSecurity.ConnectingAsAppRole(App.ConnectionString));
+        await connection.OpenAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        if (caller is not null)
+        {
+            await using var identity = new NpgsqlBatch(connection, transaction) { BatchCommands = { RowSecurity.IdentityCommand(caller, takeTransactionId: false) } };
+            await identity.ExecuteNonQueryAsync();
+        }
+        return (connection, transaction);
     }
 }

@@ -2,6 +2,7 @@ using System.Text.Json;
 using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
+using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
@@ -21,19 +22,16 @@ public static class RecordEvents
         string table, string recordId, ChangeUpcasting upcasting, CancellationToken cancellation)
     {
         await using var scope = await sessions.ReadAsync(caller, cancellation);
-        var serializer = scope.Session.DocumentStore.Options.Serializer();
-        await using var query = new NpgsqlCommand(
+        await using var reader = await scope.ExecuteAsync([new NpgsqlBatchCommand(
             $"""
             select data from {MartenSetup.Schema}.mt_events
-            where data ->> 'appId' = @app and data ->> 'table' = @table and data ->> 'recordId' = @id
+            where data ->> 'appId' = $1 and data ->> 'table' = $2 and data ->> 'recordId' = $3
             order by seq_id
-            """, (NpgsqlConnection)scope.Session.Connection!);
-        query.Parameters.AddWithValue("app", appId);
-        query.Parameters.AddWithValue("table", table);
-        query.Parameters.AddWithValue("id", recordId);
-        var events = new List<ChangeRecorded>();
-        await using var reader = await query.ExecuteReaderAsync(cancellation);
-        while (await reader.ReadAsync(cancellation)) events.Add(serializer.FromJson<ChangeRecorded>(reader, 0));
+            """)
+        {
+            Parameters = { new NpgsqlParameter { Value = appId }, new NpgsqlParameter { Value = table }, new NpgsqlParameter { Value = recordId } },
+        }], cancellation);
+        var events = await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Session, cancellation);
         var scopes = caller.Scopes.ToHashSet();
         return events.Where(e => scopes.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && scopes.Contains(left))
             .Select(upcasting.ToCurrent)

@@ -17,26 +17,29 @@ public static class UserEvents
         DateTimeOffset? until, [EnumeratorCancellation] CancellationToken cancellation)
     {
         await using var scope = await sessions.ReadAsync(new Caller(userId, []), cancellation, IsolationLevel.RepeatableRead);
-        var connection = (NpgsqlConnection)scope.Session.Connection!;
-        var serializer = scope.Session.DocumentStore.Options.Serializer();
         long after = 0;
         while (true)
         {
-            await using var page = new NpgsqlCommand(
+            var page = new NpgsqlBatchCommand(
                 $"""
                 select seq_id, data from {Infrastructure.MartenSetup.Schema}.mt_events
-                where {Infrastructure.MartenSetup.Schema}.stream_owner(stream_id) = @user and seq_id > @after
-                  and (@app::text is null or data ->> 'appId' = @app)
-                  and (@until::timestamptz is null or (data ->> 'receivedAt')::timestamptz <= @until)
+                where {Infrastructure.MartenSetup.Schema}.stream_owner(stream_id) = $1 and seq_id > $2
+                  and ($3::text is null or data ->> 'appId' = $3)
+                  and ($4::timestamptz is null or (data ->> 'receivedAt')::timestamptz <= $4)
                 order by seq_id limit {PageSize}
-                """, connection);
-            page.Parameters.AddWithValue("user", userId);
-            page.Parameters.AddWithValue("after", after);
-            page.Parameters.Add(new NpgsqlParameter("app", NpgsqlTypes.NpgsqlDbType.Text) { Value = (object?)appId ?? DBNull.Value });
-            page.Parameters.Add(new NpgsqlParameter("until", NpgsqlTypes.NpgsqlDbType.TimestampTz)
-                { Value = until is { } t ? t.UtcDateTime : DBNull.Value });
+                """)
+            {
+                Parameters =
+                {
+                    new NpgsqlParameter { Value = userId },
+                    new NpgsqlParameter { Value = after },
+                    new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text, Value = (object?)appId ?? DBNull.Value },
+                    new NpgsqlParameter { NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz, Value = until is { } t ? t.UtcDateTime : DBNull.Value },
+                },
+            };
             var read = 0;
-            await using var reader = await page.ExecuteReaderAsync(cancellation);
+            await using var reader = await scope.ExecuteAsync([page], cancellation);
+            var serializer = scope.Session.DocumentStore.Options.Serializer();
             while (await reader.ReadAsync(cancellation))
             {
                 after = reader.GetInt64(0);

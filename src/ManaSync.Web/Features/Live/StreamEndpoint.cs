@@ -77,7 +77,7 @@ public static class StreamEndpoint
                     do
                     {
                         await using (var session = await sessions.ReadAsync(caller, cancellation))
-                            page = await ChangeFeed.ReadAsync(session.Session,
+                            page = await ChangeFeed.ReadAsync(session,
                                 new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
                         await WritePageAsync(sse, page, cancellation);
                         since = new Since(page.Next);

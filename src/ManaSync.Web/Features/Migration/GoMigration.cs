@@ -35,10 +35,9 @@ public sealed class GoMigration(IDocumentStore store, NpgsqlDataSource database,
         var changes = rows.Select(row => row.ToIncoming()).Where(change => AppId.IsValid(change.AppId)).ToList();
         var outcome = await ChangeWriter.StoreAsync(
             new WriteRequest(BeginAsync, WriterOf, upcasting, maxClockSkew, TimeProvider.System,
-                BeforeCommit: async (session, cancel) =>
+                BeforeCommit: async (scope, cancel) =>
                 {
-                    await using var mark = SessionBatch.For(session, FeedClock.MarkCommand(receivedUpTo));
-                    await mark.ExecuteNonQueryAsync(cancel);
+                    await using var mark = await scope.ExecuteAsync([FeedClock.MarkCommand(receivedUpTo)], cancel);
                 }),
             changes, cancellation);
         if (outcome.Refusal is { } refusal) throw new InvalidOperationException($"The chunk was refused: {refusal.Message}");
@@ -47,19 +46,9 @@ public sealed class GoMigration(IDocumentStore store, NpgsqlDataSource database,
 
     private async Task<CallerSession<IDocumentSession>> BeginAsync(CancellationToken cancellation)
     {
-        var connection = await database.OpenConnectionAsync(cancellation);
-        try
-        {
-            var transaction = await connection.BeginTransactionAsync(IsolationLevel.ReadCommitted, cancellation);
-            var session = store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false));
-            var commitTx = (await session.QueryAsync<long>("select pg_current_xact_id()::text::bigint", cancellation))[0];
-            return new CallerSession<IDocumentSession>(session, connection, transaction, commitTx);
-        }
-        catch
-        {
-            await connection.DisposeAsync();
-            throw;
-        }
+        var (connection, transaction) = await CallerSessions.BeginAsync(database, IsolationLevel.ReadCommitted, cancellation);
+        return new CallerSession<IDocumentSession>(store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false)),
+            connection, transaction, new NpgsqlBatchCommand($"select {RowSecurity.TransactionIdSql}"));
     }
 
     /// <summary>A user writes into their own scope and the spaces they wrote into on the Go service.</summary>

@@ -27,7 +27,7 @@ public static class PullEndpoint
 
         var clientId = http.Request.Headers["X-Client-Id"].ToString();
         await using var session = await sessions.ReadAsync(caller, cancellation);
-        var page = await ChangeFeed.ReadAsync(session.Session,
+        var page = await ChangeFeed.ReadAsync(session,
             new FeedRequest(caller.Scopes, appId, [table], since, clientId.Length > 0 ? clientId : null, limit,
                 FromScratch: since.HoldsNothing),
             cancellation);

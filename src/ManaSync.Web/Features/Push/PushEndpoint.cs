@@ -45,7 +45,7 @@ public static class PushEndpoint
         SyncMetrics.Pushed(batch.Changes.Count, outcome);
 
         await using var query = await sessions.ReadAsync(caller, cancellation);
-        var page = await ChangeFeed.ReadAsync(query.Session,
+        var page = await ChangeFeed.ReadAsync(query,
             new FeedRequest(caller.Scopes, appId, null, since, batch.ClientId, ServerChangesLimit), cancellation);
         return Results.Json(
             new SyncResponse(page.Changes, outcome.Conflicts, page.NextToken, page.HasMore ? true : null),

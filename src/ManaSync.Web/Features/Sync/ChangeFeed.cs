@@ -1,3 +1,5 @@
+using ManaSync.Web.Infrastructure.Isolation;
+using Npgsql;
 using ManaSync.Projections.Records;
 using Marten;
 
@@ -45,34 +47,37 @@ public static class ChangeFeed
     public const int DefaultLimit = 1000;
     public const int MaxLimit = 5000;
 
-    public static async Task<FeedPage> ReadAsync(IQuerySession session, FeedRequest request, CancellationToken cancellation)
+    public static async Task<FeedPage> ReadAsync(CallerSession<IQuerySession> scope, FeedRequest request, CancellationToken cancellation)
     {
         if (request.Since.Legacy is { } legacy)
-            request = request with { Since = request.Since with { From = await FeedClock.LegacyStartAsync(session, legacy, cancellation), Legacy = null } };
+        {
+            await using var start = await scope.ExecuteAsync([FeedClock.LegacyStartCommand(legacy)], cancellation);
+            await start.ReadAsync(cancellation);
+            request = request with { Since = request.Since with { From = new Position(start.GetInt64(0), 0), Legacy = null } };
+        }
+
+        // Usually one round trip: the commit horizon, the newest committed change and the feed clock, and the page
+        // below that horizon, all from one snapshot.
         var ranges = new FeedRanges(request);
-        var (horizon, heldBack, clock) = await SettledHorizonAsync(session, ranges, cancellation);
+        var (head, rows) = await ReadHeadAndPageAsync(scope, ranges, cancellation);
+        var (horizon, clock, heldBack) = (head.Horizon, head.Clock, head.Horizon <= head.Newest);
+        if (heldBack) (horizon, clock, heldBack) = await SettleAsync(scope.Session, head, cancellation);
+        var readAgain = horizon != head.Horizon;
         // A legacy start beyond the horizon would pass over a transaction still storing below it.
         var from = request.Since.From.Tx > horizon ? new Position(horizon, 0) : request.Since.From;
         if (from != request.Since.From)
         {
             request = request with { Since = request.Since with { From = from } };
             ranges = new FeedRanges(request);
+            readAgain = true;
         }
+        if (readAgain) rows = await ReadPageAsync(scope, ranges, horizon, cancellation);
 
-        // Read one row more than asked, to tell a full last page from a cut one.
-        var rows = await session.QueryAsync<RecordView>(
-            $"select page.data from {ranges.Sources} cross join lateral (" +
-            $"select {ReaderNeeds(request.ExcludeClientId is not null)}, v.position_tx, v.position_index " +
-            $"from manasync.mt_doc_recordview as v where {ranges.Filter} and v.position_tx < ? " +
-            "order by v.position_tx, v.position_index limit ?) as page " +
-            "order by page.position_tx, page.position_index limit ?",
-            cancellation, [.. ranges.SourceParameters, .. ExcludeParameter(request.ExcludeClientId), .. ranges.FilterParameters, horizon,
-                request.Limit + 1, request.Limit + 1]);
         var scopes = request.Scopes.ToHashSet();
         var hasMore = rows.Count > request.Limit;
-        var page = hasMore ? rows.Take(request.Limit).ToList() : rows.ToList();
+        var page = hasMore ? rows.Take(request.Limit).ToList() : rows;
         var next = hasMore ? After(page[^1]) : Position.Max(from, new Position(horizon, 0));
-        var times = await FeedClock.TimesAsync(session, clock, page.Select(After).Append(next), cancellation);
+        var times = await FeedClock.TimesAsync(scope.Session, clock, page.Select(After).Append(next), cancellation);
         var entries = page
             .SelectMany(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, scopes, request.FromScratch)
                 .Select(change => new FeedEntry(change, After(view))))
@@ -84,47 +89,104 @@ public static class ChangeFeed
     /// The rows a request reads, as one ordered index range per scope (and table). PostgreSQL 15 reads
     /// an index in order only under plain equality: given "scope = any(…)" it fetched and sorted every
     /// row from the cursor on for each page, which made an initial sync quadratic (docs/benchmarks.md).
+    /// Parameters are numbered, so the statements below use the ranges twice with one set of values.
     /// </summary>
     private sealed class FeedRanges
     {
+        private readonly List<object> _parameters = [];
+
         public FeedRanges(FeedRequest request)
         {
-            var filters = new List<string> { "v.scope = ranges.scope", "v.app_id = ?", "(v.position_tx, v.position_index) >= (?, ?)" };
-            SourceParameters.Add(request.Scopes.ToArray());
-            if (request.Tables is null)
-                Sources = "unnest(?::text[]) as ranges(scope)";
-            else
-            {
-                Sources = "unnest(?::text[]) as ranges(scope) cross join unnest(?::text[]) as tables(table_name)";
-                SourceParameters.Add(request.Tables.ToArray());
-                filters.Add("v.table_name = tables.table_name");
-            }
-            FilterParameters.AddRange([request.AppId, request.Since.From.Tx, request.Since.From.Index]);
-            Filter = string.Join(" and ", filters);
+            var from = request.Since.From;
+            Sources = request.Tables is null
+                ? $"unnest({Parameter(request.Scopes.ToArray())}::text[]) as ranges(scope)"
+                : $"unnest({Parameter(request.Scopes.ToArray())}::text[]) as ranges(scope) " +
+                  $"cross join unnest({Parameter(request.Tables.ToArray())}::text[]) as tables(table_name)";
+            Filter = $"v.scope = ranges.scope and v.app_id = {Parameter(request.AppId)} " +
+                     $"and (v.position_tx, v.position_index) >= ({Parameter(from.Tx)}, {Parameter(from.Index)})" +
+                     (request.Tables is null ? "" : " and v.table_name = tables.table_name");
+            var needs = ReaderNeeds(request.ExcludeClientId);
+            // Read one row more than asked, to tell a full last page from a cut one.
+            var limit = Parameter(request.Limit + 1);
+            Page = horizon =>
+                $"select page.data, page.position_tx, page.position_index from {Sources} cross join lateral (" +
+                $"select {needs}, v.position_tx, v.position_index " +
+                $"from manasync.mt_doc_recordview as v where {Filter} and v.position_tx < {horizon} " +
+                $"order by v.position_tx, v.position_index limit {limit}) as page " +
+                $"order by page.position_tx, page.position_index limit {limit}";
         }
 
         public string Sources { get; }
         public string Filter { get; }
-        public List<object> SourceParameters { get; } = [];
-        public List<object> FilterParameters { get; } = [];
-        public IEnumerable<object> Parameters => SourceParameters.Concat(FilterParameters);
+
+        /// <summary>The page's statement, below the given horizon (an expression).</summary>
+        public Func<string, string> Page { get; }
+
+        public NpgsqlBatchCommand Command(string sql, params object[] more)
+        {
+            var command = new NpgsqlBatchCommand(sql);
+            foreach (var value in _parameters.Concat(more)) command.Parameters.Add(new NpgsqlParameter { Value = value });
+            return command;
+        }
+
+        public string NextParameter => "$" + (_parameters.Count + 1);
+
+        /// <summary>
+        /// A page's row as the reader needs it. A record the reader wrote all of (its <see cref="RecordView.SoleClient"/>)
+        /// is sent as nothing (<see cref="ChangeEmitter"/>), so PostgreSQL sends an empty view in its place: it keeps its
+        /// place in the page, so a page still looks at no more rows than it holds, but is neither shipped nor read whole.
+        /// A device pushing from an old cursor would otherwise load a page of its own records on every push.
+        /// </summary>
+        private string ReaderNeeds(string? excludedClient) => excludedClient is null
+            ? "v.data"
+            : $"case when v.sole_client is distinct from {Parameter(excludedClient)} then v.data else jsonb_build_object(" +
+              "'id', v.id, 'scope', v.scope, 'appId', v.app_id, 'tableName', v.table_name, 'recordId', '', " +
+              "'positionTx', v.position_tx, 'positionIndex', v.position_index, 'fields', '{}'::jsonb) end as data";
+
+        private string Parameter(object value)
+        {
+            _parameters.Add(value);
+            return "$" + _parameters.Count;
+        }
+    }
+
+    /// <summary>What a read starts from: the commit horizon, the newest committed change in its ranges, the feed clock.</summary>
+    private sealed record Head(long Newest, long Horizon, FeedClock.Latest Clock);
+
+    /// <summary>The head and, below its horizon, the page, in one statement (one snapshot) and one round trip.</summary>
+    private static async Task<(Head, List<RecordView>)> ReadHeadAndPageAsync(CallerSession<IQuerySession> scope, FeedRanges ranges,
+        CancellationToken cancellation)
+    {
+        var sql =
+            "select head.newest, head.horizon, head.clock, page.data from (select " +
+            // The newest row of each range, read backwards from the end of its index: max() checked every row's
+            // row security from the cursor on, and a read from an old cursor paid for the whole rest of the feed.
+            $"(select coalesce(max(range.newest), 0) from {ranges.Sources} cross join lateral (" +
+            $"select v.position_tx as newest from manasync.mt_doc_recordview as v where {ranges.Filter} " +
+            "order by v.position_tx desc, v.position_index desc limit 1) as range) as newest, " +
+            $"{Horizon} as horizon, ({FeedClock.LatestSql}) as clock) as head " +
+            $"left join lateral ({ranges.Page("head.horizon")}) as page on true " +
+            "order by page.position_tx, page.position_index";
+        await using var reader = await scope.ExecuteAsync([ranges.Command(sql)], cancellation);
+        var serializer = scope.Session.DocumentStore.Options.Serializer();
+        Head? head = null;
+        var rows = new List<RecordView>();
+        while (await reader.ReadAsync(cancellation))
+        {
+            head ??= new Head(reader.GetInt64(0), reader.GetInt64(1), serializer.FromJson<FeedClock.Latest>(reader, 2));
+            if (!await reader.IsDBNullAsync(3, cancellation)) rows.Add(serializer.FromJson<RecordView>(reader, 3));
+        }
+        return (head!, rows);
+    }
+
+    private static async Task<List<RecordView>> ReadPageAsync(CallerSession<IQuerySession> scope, FeedRanges ranges, long horizon,
+        CancellationToken cancellation)
+    {
+        await using var reader = await scope.ExecuteAsync([ranges.Command(ranges.Page(ranges.NextParameter), horizon)], cancellation);
+        return await SessionBatch.ReadDocumentsAsync<RecordView>(reader, scope.Session, cancellation);
     }
 
     private static Position After(RecordView view) => view.Position with { Index = view.PositionIndex + 1 };
-
-    /// <summary>
-    /// A page's row as the reader needs it. A record the reader wrote all of (its <see cref="RecordView.SoleClient"/>)
-    /// is sent as nothing (<see cref="ChangeEmitter"/>), so PostgreSQL sends an empty view in its place: it keeps its
-    /// place in the page, so a page still looks at no more rows than it holds, but is neither shipped nor read whole.
-    /// A device pushing from an old cursor would otherwise load a page of its own records on every push.
-    /// </summary>
-    private static string ReaderNeeds(bool excludesAClient) => excludesAClient
-        ? "case when v.sole_client is distinct from ? then v.data else jsonb_build_object('id', v.id, 'scope', v.scope, " +
-          "'appId', v.app_id, 'tableName', v.table_name, 'recordId', '', 'positionTx', v.position_tx, " +
-          "'positionIndex', v.position_index, 'fields', '{}'::jsonb) end as data"
-        : "v.data";
-
-    private static object[] ExcludeParameter(string? clientId) => clientId is null ? [] : [clientId];
 
     /// <summary>The commit horizon: the oldest transaction id still running anywhere.</summary>
     private const string Horizon = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";
@@ -139,25 +201,17 @@ public static class ChangeFeed
     /// then says it was held back, and what a long transaction holds back comes with a later read.
     /// The feed clock's latest mark comes from the same statement, so every mark below the horizon is in it.
     /// </summary>
-    private static async Task<(long Horizon, bool HeldBack, FeedClock.Latest Clock)> SettledHorizonAsync(IQuerySession session,
-        FeedRanges ranges, CancellationToken cancellation)
+    private static async Task<(long Horizon, FeedClock.Latest Clock, bool HeldBack)> SettleAsync(IQuerySession session, Head head,
+        CancellationToken cancellation)
     {
-        // The newest committed change and the horizon, from one snapshot: usually all a read needs.
-        var (newest, horizon, clock) = (await session.AdvancedSql.QueryAsync<long, long, FeedClock.Latest>(
-            $"select row(coalesce(max(range.newest), 0)), row({Horizon}), row(({FeedClock.LatestSql})) " +
-            $"from {ranges.Sources} cross join lateral (" +
-            // The newest row of each range, read backwards from the end of its index: max() checked every row's
-            // row security from the cursor on, and a read from an old cursor paid for the whole rest of the feed.
-            $"select v.position_tx as newest from manasync.mt_doc_recordview as v where {ranges.Filter} " +
-            "order by v.position_tx desc, v.position_index desc limit 1) as range",
-            cancellation, [.. ranges.Parameters]))[0];
+        var (horizon, clock) = (head.Horizon, head.Clock);
         var deadline = DateTime.UtcNow + MaxSettleWait;
-        while (horizon <= newest && DateTime.UtcNow < deadline)
+        while (horizon <= head.Newest && DateTime.UtcNow < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
             (horizon, clock) = (await session.AdvancedSql.QueryAsync<long, FeedClock.Latest>(
                 $"select row({Horizon}), row(({FeedClock.LatestSql}))", cancellation))[0];
         }
-        return (horizon, horizon <= newest, clock);
+        return (horizon, clock, horizon <= head.Newest);
     }
 }

@@ -100,9 +100,9 @@ public static class FeedClock
     public static NpgsqlBatchCommand MarkCommand(DateTimeOffset receivedUpTo) =>
         SessionBatch.Command("select manasync.feed_mark($1)", receivedUpTo);
 
-    /// <summary>Where a legacy cursor starts reading.</summary>
-    public static async Task<Position> LegacyStartAsync(IQuerySession session, DateTimeOffset legacy, CancellationToken cancellation) =>
-        new((await session.QueryAsync<long>("select manasync.feed_legacy_start(?)", cancellation, legacy))[0], 0);
+    /// <summary>Where a legacy cursor starts reading: one row, the transaction to start at.</summary>
+    public static NpgsqlBatchCommand LegacyStartCommand(DateTimeOffset legacy) =>
+        SessionBatch.Command("select manasync.feed_legacy_start($1)", legacy);
 
     /// <summary>The SQL of one row: the latest mark's transaction and the greatest time (both null without marks).</summary>
     public const string LatestSql = "select row_to_json(clock) from manasync.feed_clock() as clock";

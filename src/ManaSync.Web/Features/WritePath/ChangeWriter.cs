@@ -22,7 +22,7 @@ public sealed record WriteRequest(
     TimeSpan MaxClockSkew,
     TimeProvider Time,
     bool ReportConflicts = false,
-    Func<IDocumentSession, CancellationToken, Task>? BeforeCommit = null);
+    Func<CallerSession<IDocumentSession>, CancellationToken, Task>? BeforeCommit = null);
 
 /// <param name="Stored">Events appended.</param>
 /// <param name="Skipped">Changes already stored (retries).</param>
@@ -72,22 +72,19 @@ public static class ChangeWriter
         CancellationToken cancellation)
     {
         await using var scope = await request.Begin(cancellation);
-        var session = scope.Session;
         var locks = new HashSet<string>();
         var (stored, skipped, position) = (0, 0, 0);
         var conflicts = new List<WireConflict>();
         await foreach (var chunk in chunks.WithCancellation(cancellation))
         {
-            var changes = new List<ChangeRecorded>(chunk.Count);
-            foreach (var change in chunk) changes.Add(change.ToEvent(scope.TransactionId, position++, request.MaxClockSkew));
-            // Only an eventId a client chose can have been stored before.
-            var chosenIds = chunk.Where(change => change.EventId is not null).Select(change => change.EventId!.Value).ToArray();
-            var (decision, merged) = await DecideUnderLocksAsync(session, changes, chosenIds, locks, request, cancellation);
+            var (decision, merged) = await DecideUnderLocksAsync(scope, chunk, position, locks, request, cancellation);
+            position += chunk.Count;
             if (decision.Refusal is { } refusal) return WriteOutcome.Refused(refusal);
             skipped += decision.Skipped;
             conflicts.AddRange(decision.Conflicts);
             if (decision.Events.Count == 0) continue;
 
+            var session = scope.Session;
             foreach (var stream in decision.Events.GroupBy(e => WriteLocks.Stream(e.AppId, e.UserId)))
                 EventLog.Append(session, stream.Key, stream);
             // The decision merged the views with its events in their order. Marten hands the projection the events
@@ -99,34 +96,40 @@ public static class ChangeWriter
             stored += decision.Events.Count;
         }
 
-        if (request.BeforeCommit is { } beforeCommit) await beforeCommit(session, cancellation);
+        if (request.BeforeCommit is { } beforeCommit) await beforeCommit(scope, cancellation);
         await scope.CommitAsync(cancellation);
         return new WriteOutcome(stored, skipped, conflicts, null);
     }
 
     /// <summary>
     /// Takes the locks of the streams and named spaces the changes write, reads what they guard (the events stored
-    /// under the changes' eventIds, the views the changes may touch) in the same round trip, and decides. A record
-    /// found in a space the changes do not name (moved there, or moving out of it) is written under that space's lock
-    /// too: then that lock is taken and the changes are decided again on what it guards.
+    /// under the changes' eventIds, the views the changes may touch) in the same round trip, makes the changes into
+    /// events and decides. A record found in a space the changes do not name (moved there, or moving out of it) is
+    /// written under that space's lock too: then that lock is taken and the changes are decided again on what it guards.
     /// </summary>
+    /// <param name="firstIndex">The chunk's first change's place among the transaction's changes.</param>
     /// <returns>The decision, and the views read merged with the events it stores.</returns>
-    private static async Task<(WriteDecision, Dictionary<string, RecordView>)> DecideUnderLocksAsync(IDocumentSession session, List<ChangeRecorded> changes,
-        Guid[] eventIds, HashSet<string> locks, WriteRequest request, CancellationToken cancellation)
+    private static async Task<(WriteDecision, Dictionary<string, RecordView>)> DecideUnderLocksAsync(CallerSession<IDocumentSession> scope,
+        IReadOnlyList<IncomingChange> chunk, int firstIndex, HashSet<string> locks, WriteRequest request, CancellationToken cancellation)
     {
-        var newLocks = changes.Select(change => WriteLocks.StreamLockKey(WriteLocks.Stream(change.AppId, change.UserId)))
-            .Concat(WriteLocks.SpaceLockKeys(changes.Select(change => (change.AppId, change.UserId, change.SpaceId))))
+        var newLocks = chunk.Select(change => WriteLocks.StreamLockKey(WriteLocks.Stream(change.AppId, change.UserId)))
+            .Concat(WriteLocks.SpaceLockKeys(chunk.Select(change => (change.AppId, change.UserId, change.Space))))
             .Where(locks.Add)
             .ToList();
-        var candidateKeys = changes.GroupBy(change => change.UserId)
+        var candidateKeys = chunk.GroupBy(change => change.UserId)
             .SelectMany(user => RecordHomes.CandidateKeys(
-                user.Select(change => (change.AppId, change.Table, change.RecordId, RecordKey.ScopeOf(change.UserId, change.SpaceId))),
+                user.Select(change => (change.AppId, change.Table, change.RecordId, RecordKey.ScopeOf(change.UserId, change.Space))),
                 request.WriterOf(user.Key).Scopes))
             .Distinct()
             .ToArray();
+        // Only an eventId a client chose can have been stored before.
+        var chosenIds = chunk.Where(change => change.EventId is not null).Select(change => change.EventId!.Value).ToArray();
+        List<ChangeRecorded>? changes = null;
         while (true)
         {
-            var (stored, views) = await LockAndReadAsync(session, newLocks, candidateKeys, eventIds, cancellation);
+            var (stored, views) = await LockAndReadAsync(scope, newLocks, candidateKeys, chosenIds, cancellation);
+            // The transaction id, every event's position, came with the first read.
+            changes ??= chunk.Select((change, i) => change.ToEvent(scope.TransactionId, firstIndex + i, request.MaxClockSkew)).ToList();
             var decision = WriteDecider.Decide(changes, stored, views, request.WriterOf, request.Upcasting, request.ReportConflicts);
             if (decision.Refusal is not null || decision.Events.Count == 0) return (decision, views);
             newLocks = RecordHomes.SpaceLocksWritten(decision.Events).Where(locks.Add).ToList();
@@ -135,17 +138,14 @@ public static class ChangeWriter
     }
 
     private static async Task<(Dictionary<Guid, ChangeRecorded> Stored, Dictionary<string, RecordView> Views)> LockAndReadAsync(
-        IDocumentSession session, List<string> lockKeys, string[] recordKeys, Guid[] eventIds, CancellationToken cancellation)
+        CallerSession<IDocumentSession> scope, List<string> lockKeys, string[] recordKeys, Guid[] eventIds, CancellationToken cancellation)
     {
-        await using var read = SessionBatch.For(session,
-            WriteLocks.Command(lockKeys),
-            EventLog.StoredCommand(eventIds),
-            RecordHomes.ReadCommand(recordKeys));
-        await using var reader = await read.ExecuteReaderAsync(cancellation);
+        await using var reader = await scope.ExecuteAsync(
+            [WriteLocks.Command(lockKeys), EventLog.StoredCommand(eventIds), RecordHomes.ReadCommand(recordKeys)], cancellation);
         await reader.NextResultAsync(cancellation);
-        var stored = (await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, session, cancellation)).ToDictionary(e => e.EventId);
+        var stored = (await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Session, cancellation)).ToDictionary(e => e.EventId);
         await reader.NextResultAsync(cancellation);
-        var views = (await SessionBatch.ReadDocumentsAsync<RecordView>(reader, session, cancellation)).ToDictionary(view => view.Id);
+        var views = (await SessionBatch.ReadDocumentsAsync<RecordView>(reader, scope.Session, cancellation)).ToDictionary(view => view.Id);
         return (stored, views);
     }
 

@@ -27,6 +27,9 @@ public sealed record IncomingChange
     /// <summary>Top-level spaceId, else data.spaceId, else fields.spaceId.value; empty means none.</summary>
     public string? SpaceId { get; init; }
 
+    /// <summary>The space the change names, or null for none: what its event stores.</summary>
+    public string? Space => string.IsNullOrEmpty(SpaceId) ? null : SpaceId;
+
     public JsonElement? Actor { get; init; }
     public string? ClientId { get; init; }
 
@@ -48,7 +51,7 @@ public sealed record IncomingChange
         Fields = Fields,
         Data = Data,
         DeletedAt = DeletedAt,
-        SpaceId = string.IsNullOrEmpty(SpaceId) ? null : SpaceId,
+        SpaceId = Space,
         Actor = Actor,
         ClientId = string.IsNullOrEmpty(ClientId) ? null : ClientId,
         ReceivedAt = ReceivedAt,

@@ -110,24 +110,33 @@ public static class RowSecurity
         await transaction.CommitAsync(cancellation);
     }
 
-    /// <summary>Makes the rest of the transaction run as the restricted role, acting for the caller.</summary>
-    /// <param name="takeTransactionId">Also start the transaction's id (xid8) and return it, in the same round trip:
-    /// writers need it as the position of what they store; readers must not take one, or they would hold back cursors.</param>
-    public static async Task<long?> ActAsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, Caller caller,
-        CancellationToken cancellation, bool takeTransactionId = false)
+    /// <summary>
+    /// The connection string of the connections requests run on: they are <see cref="AppRole"/> from the moment
+    /// they open (a startup option; resetting a pooled connection keeps it), so a statement sent before the
+    /// caller's identity sees and writes nothing, rather than everything.
+    /// </summary>
+    public static string ConnectingAsAppRole(string connectionString)
     {
-        var transactionId = takeTransactionId ? "pg_current_xact_id()::text::bigint" : "null::bigint";
-        await using var act = new NpgsqlCommand(
-            $"set local role {AppRole}; " +
-            $"select set_config('{UserSetting}', @user, true), set_config('{ScopesSetting}', @scopes, true), {transactionId}",
-            connection, transaction);
-        act.Parameters.AddWithValue("user", caller.UserId);
-        act.Parameters.AddWithValue("scopes", ArrayLiteral(caller.Scopes));
-        // "set local role" returns no rows, so the reader starts on the select's.
-        await using var reader = await act.ExecuteReaderAsync(cancellation);
-        await reader.ReadAsync(cancellation);
-        return await reader.IsDBNullAsync(2, cancellation) ? null : reader.GetInt64(2);
+        var builder = new NpgsqlConnectionStringBuilder(connectionString);
+        builder.Options = $"{builder.Options} -c role={AppRole}".Trim();
+        return builder.ConnectionString;
     }
+
+    /// <summary>
+    /// Sets the caller for the rest of the transaction. It is sent with a transaction's first statements, in their
+    /// round trip (see <see cref="CallerSession{TSession}"/>): one row, whose last column is the transaction id.
+    /// </summary>
+    /// <param name="takeTransactionId">Also start the transaction's id (xid8): writers need it as the position of what
+    /// they store; readers must not take one, or they would hold back cursors.</param>
+    public static NpgsqlBatchCommand IdentityCommand(Caller caller, bool takeTransactionId) =>
+        new($"select set_config('{UserSetting}', $1, true), set_config('{ScopesSetting}', $2, true), " +
+            (takeTransactionId ? TransactionIdSql : "null::bigint"))
+        {
+            Parameters = { new NpgsqlParameter { Value = caller.UserId }, new NpgsqlParameter { Value = ArrayLiteral(caller.Scopes) } },
+        };
+
+    /// <summary>The current transaction's id (xid8) as a bigint, taking one if it has none yet.</summary>
+    public const string TransactionIdSql = "pg_current_xact_id()::text::bigint";
 
     /// <summary>A PostgreSQL text[] literal: every element quoted, so commas, braces and spaces in ids stay inside it.</summary>
     private static string ArrayLiteral(IEnumerable<string> elements) =>
