@@ -56,9 +56,8 @@ public static class HostSetup
         // After Marten's own start-up work, which creates the tables the policies protect.
         services.AddHostedService<RowSecuritySetup>();
         services.AddHostedService<FeedClockSetup>();
-        // Requests' own pool, whose connections open as the restricted role.
         services.AddSingleton(provider => new CallerSessions(provider.GetRequiredService<IDocumentStore>(),
-            NpgsqlDataSource.Create(RowSecurity.ConnectingAsAppRole(database))));
+            NpgsqlDataSource.Create(ForRequests(database))));
 
         services.AddSingleton<LiveConnections>();
         services.AddSingleton<LiveHub>();
@@ -96,6 +95,19 @@ public static class HostSetup
         if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = 64;
         var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
         if (!MaxPoolSizeKeywords.Any(given.ContainsKey)) builder.MaxPoolSize = DefaultMaxPoolSize;
+        return builder.ConnectionString;
+    }
+
+    /// <summary>
+    /// The requests' pool: its connections open as the restricted role, and plan each prepared statement once
+    /// (generic plans). A request's statements have one shape whatever their values (the feed reads an index
+    /// range per scope), and planning the feed read afresh on every request cost PostgreSQL almost as much as
+    /// running it (docs/benchmarks.md).
+    /// </summary>
+    private static string ForRequests(string connectionString)
+    {
+        var builder = new NpgsqlConnectionStringBuilder(RowSecurity.ConnectingAsAppRole(connectionString));
+        builder.Options = $"{builder.Options} -c plan_cache_mode=force_generic_plan";
         return builder.ConnectionString;
     }
 

@@ -29,7 +29,7 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
     {
         await SeedAsync();
 
-        await using var alice = await Sessions.ReadAsync(new Caller("alice", []), default);
+        await using var alice = await Sessions.SnapshotAsync(new Caller("alice", []), default);
         await using (await alice.ExecuteAsync([], default)) { }
         var views = await alice.Session.Query<RecordView>().ToListAsync();
         var events = await alice.Session.Events.QueryAllRawEvents().ToListAsync();
@@ -79,7 +79,7 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
     [Fact]
     public async Task A_caller_session_offers_its_marten_session_only_after_the_identity_is_sent()
     {
-        await using var alice = await Sessions.ReadAsync(new Caller("alice", []), default);
+        await using var alice = await Sessions.SnapshotAsync(new Caller("alice", []), default);
 
         Assert.Throws<InvalidOperationException>(() => alice.Session);
         await using (await alice.ExecuteAsync([], default)) { }

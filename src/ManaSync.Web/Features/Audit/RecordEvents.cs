@@ -31,7 +31,7 @@ public static class RecordEvents
         {
             Parameters = { new NpgsqlParameter { Value = appId }, new NpgsqlParameter { Value = table }, new NpgsqlParameter { Value = recordId } },
         }], cancellation);
-        var events = await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Session, cancellation);
+        var events = await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Serializer, cancellation);
         var scopes = caller.Scopes.ToHashSet();
         return events.Where(e => scopes.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && scopes.Contains(left))
             .Select(upcasting.ToCurrent)

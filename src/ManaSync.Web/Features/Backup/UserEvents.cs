@@ -1,4 +1,3 @@
-using System.Data;
 using System.Runtime.CompilerServices;
 using ManaSync.Events;
 using ManaSync.Web.Infrastructure.Isolation;
@@ -16,7 +15,7 @@ public static class UserEvents
     public static async IAsyncEnumerable<ChangeRecorded> ReadAsync(CallerSessions sessions, string userId, string? appId,
         DateTimeOffset? until, [EnumeratorCancellation] CancellationToken cancellation)
     {
-        await using var scope = await sessions.ReadAsync(new Caller(userId, []), cancellation, IsolationLevel.RepeatableRead);
+        await using var scope = await sessions.SnapshotAsync(new Caller(userId, []), cancellation);
         long after = 0;
         while (true)
         {
@@ -39,12 +38,11 @@ public static class UserEvents
             };
             var read = 0;
             await using var reader = await scope.ExecuteAsync([page], cancellation);
-            var serializer = scope.Session.DocumentStore.Options.Serializer();
             while (await reader.ReadAsync(cancellation))
             {
                 after = reader.GetInt64(0);
                 read++;
-                yield return serializer.FromJson<ChangeRecorded>(reader, 1);
+                yield return scope.Serializer.FromJson<ChangeRecorded>(reader, 1);
             }
             if (read < PageSize) yield break;
         }

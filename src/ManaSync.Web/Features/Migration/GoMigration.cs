@@ -48,7 +48,7 @@ public sealed class GoMigration(IDocumentStore store, NpgsqlDataSource database,
     {
         var (connection, transaction) = await CallerSessions.BeginAsync(database, IsolationLevel.ReadCommitted, cancellation);
         return new CallerSession<IDocumentSession>(store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false)),
-            connection, transaction, new NpgsqlBatchCommand($"select {RowSecurity.TransactionIdSql}"));
+            store.Options.Serializer(), connection, transaction, () => new NpgsqlBatchCommand($"select {RowSecurity.TransactionIdSql}"));
     }
 
     /// <summary>A user writes into their own scope and the spaces they wrote into on the Go service.</summary>

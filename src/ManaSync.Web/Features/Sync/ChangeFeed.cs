@@ -61,7 +61,7 @@ public static class ChangeFeed
         var ranges = new FeedRanges(request);
         var (head, rows) = await ReadHeadAndPageAsync(scope, ranges, cancellation);
         var (horizon, clock, heldBack) = (head.Horizon, head.Clock, head.Horizon <= head.Newest);
-        if (heldBack) (horizon, clock, heldBack) = await SettleAsync(scope.Session, head, cancellation);
+        if (heldBack) (horizon, clock, heldBack) = await SettleAsync(scope, head, cancellation);
         var readAgain = horizon != head.Horizon;
         // A legacy start beyond the horizon would pass over a transaction still storing below it.
         var from = request.Since.From.Tx > horizon ? new Position(horizon, 0) : request.Since.From;
@@ -77,7 +77,7 @@ public static class ChangeFeed
         var hasMore = rows.Count > request.Limit;
         var page = hasMore ? rows.Take(request.Limit).ToList() : rows;
         var next = hasMore ? After(page[^1]) : Position.Max(from, new Position(horizon, 0));
-        var times = await FeedClock.TimesAsync(scope.Session, clock, page.Select(After).Append(next), cancellation);
+        var times = await FeedClock.TimesAsync(scope, clock, page.Select(After).Append(next), cancellation);
         var entries = page
             .SelectMany(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, scopes, request.FromScratch)
                 .Select(change => new FeedEntry(change, After(view))))
@@ -168,7 +168,7 @@ public static class ChangeFeed
             $"left join lateral ({ranges.Page("head.horizon")}) as page on true " +
             "order by page.position_tx, page.position_index";
         await using var reader = await scope.ExecuteAsync([ranges.Command(sql)], cancellation);
-        var serializer = scope.Session.DocumentStore.Options.Serializer();
+        var serializer = scope.Serializer;
         Head? head = null;
         var rows = new List<RecordView>();
         while (await reader.ReadAsync(cancellation))
@@ -183,7 +183,7 @@ public static class ChangeFeed
         CancellationToken cancellation)
     {
         await using var reader = await scope.ExecuteAsync([ranges.Command(ranges.Page(ranges.NextParameter), horizon)], cancellation);
-        return await SessionBatch.ReadDocumentsAsync<RecordView>(reader, scope.Session, cancellation);
+        return await SessionBatch.ReadDocumentsAsync<RecordView>(reader, scope.Serializer, cancellation);
     }
 
     private static Position After(RecordView view) => view.Position with { Index = view.PositionIndex + 1 };
@@ -201,16 +201,17 @@ public static class ChangeFeed
     /// then says it was held back, and what a long transaction holds back comes with a later read.
     /// The feed clock's latest mark comes from the same statement, so every mark below the horizon is in it.
     /// </summary>
-    private static async Task<(long Horizon, FeedClock.Latest Clock, bool HeldBack)> SettleAsync(IQuerySession session, Head head,
-        CancellationToken cancellation)
+    private static async Task<(long Horizon, FeedClock.Latest Clock, bool HeldBack)> SettleAsync(CallerSession<IQuerySession> scope,
+        Head head, CancellationToken cancellation)
     {
         var (horizon, clock) = (head.Horizon, head.Clock);
         var deadline = DateTime.UtcNow + MaxSettleWait;
         while (horizon <= head.Newest && DateTime.UtcNow < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
-            (horizon, clock) = (await session.AdvancedSql.QueryAsync<long, FeedClock.Latest>(
-                $"select row({Horizon}), row(({FeedClock.LatestSql}))", cancellation))[0];
+            await using var reader = await scope.ExecuteAsync([new NpgsqlBatchCommand($"select {Horizon}, ({FeedClock.LatestSql})")], cancellation);
+            await reader.ReadAsync(cancellation);
+            (horizon, clock) = (reader.GetInt64(0), scope.Serializer.FromJson<FeedClock.Latest>(reader, 1));
         }
         return (horizon, clock, horizon <= head.Newest);
     }

@@ -1,5 +1,6 @@
 using ManaSync.Projections.Records;
 using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
 using Npgsql;
 
@@ -115,14 +116,14 @@ public static class FeedClock
     /// of the events before it): usually only the latest mark, since positions are after it; the marks up
     /// to the latest of the others otherwise.
     /// </summary>
-    public static async Task<CursorTimes> TimesAsync(IQuerySession session, Latest latest, IEnumerable<Position> positions,
+    public static async Task<CursorTimes> TimesAsync(CallerSession<IQuerySession> scope, Latest latest, IEnumerable<Position> positions,
         CancellationToken cancellation)
     {
         var within = positions.Where(position => position.Tx <= latest.Tx).Select(position => position.Tx).DefaultIfEmpty().Max();
-        var marks = within == 0
-            ? []
-            : await session.QueryAsync<Mark>("select row_to_json(mark) from manasync.feed_marks_through(?) as mark", cancellation, within);
-        return new CursorTimes(latest, marks);
+        if (within == 0) return new CursorTimes(latest, []);
+        await using var reader = await scope.ExecuteAsync(
+            [SessionBatch.Command("select row_to_json(mark) from manasync.feed_marks_through($1) as mark", within)], cancellation);
+        return new CursorTimes(latest, await SessionBatch.ReadDocumentsAsync<Mark>(reader, scope.Serializer, cancellation));
     }
 
     public sealed record Mark(long Tx, DateTimeOffset At);

@@ -140,12 +140,18 @@ public static class ChangeWriter
     private static async Task<(Dictionary<Guid, ChangeRecorded> Stored, Dictionary<string, RecordView> Views)> LockAndReadAsync(
         CallerSession<IDocumentSession> scope, List<string> lockKeys, string[] recordKeys, Guid[] eventIds, CancellationToken cancellation)
     {
-        await using var reader = await scope.ExecuteAsync(
-            [WriteLocks.Command(lockKeys), EventLog.StoredCommand(eventIds), RecordHomes.ReadCommand(recordKeys)], cancellation);
+        // Deployed clients choose no eventIds: then there is nothing stored to look for (planning the lookup alone cost more than the locks).
+        await using var reader = await scope.ExecuteAsync(eventIds.Length == 0
+            ? [WriteLocks.Command(lockKeys), RecordHomes.ReadCommand(recordKeys)]
+            : [WriteLocks.Command(lockKeys), EventLog.StoredCommand(eventIds), RecordHomes.ReadCommand(recordKeys)], cancellation);
+        var stored = new Dictionary<Guid, ChangeRecorded>();
+        if (eventIds.Length > 0)
+        {
+            await reader.NextResultAsync(cancellation);
+            stored = (await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Serializer, cancellation)).ToDictionary(e => e.EventId);
+        }
         await reader.NextResultAsync(cancellation);
-        var stored = (await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Session, cancellation)).ToDictionary(e => e.EventId);
-        await reader.NextResultAsync(cancellation);
-        var views = (await SessionBatch.ReadDocumentsAsync<RecordView>(reader, scope.Session, cancellation)).ToDictionary(view => view.Id);
+        var views = (await SessionBatch.ReadDocumentsAsync<RecordView>(reader, scope.Serializer, cancellation)).ToDictionary(view => view.Id);
         return (stored, views);
     }
 
