@@ -100,14 +100,15 @@ public static class HostSetup
 
     /// <summary>
     /// The requests' pool: its connections open as the restricted role, and plan each prepared statement once
-    /// (generic plans). A request's statements have one shape whatever their values (the feed reads an index
+    /// (generic plans): a request's statements have one shape whatever their values (the feed reads an index
     /// range per scope), and planning the feed read afresh on every request cost PostgreSQL almost as much as
-    /// running it (docs/benchmarks.md).
+    /// running it. Without JIT compilation: a generic plan's estimate for a large table passes JIT's threshold,
+    /// and compiling a feed read's expressions took 20 ms where running it takes 1 (docs/benchmarks.md).
     /// </summary>
     private static string ForRequests(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(RowSecurity.ConnectingAsAppRole(connectionString));
-        builder.Options = $"{builder.Options} -c plan_cache_mode=force_generic_plan";
+        builder.Options = $"{builder.Options} -c plan_cache_mode=force_generic_plan -c jit=off";
         return builder.ConnectionString;
     }
 

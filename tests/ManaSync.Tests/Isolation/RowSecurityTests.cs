@@ -77,6 +77,17 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
     }
 
     [Fact]
+    public async Task A_request_runs_as_the_restricted_role_with_plans_made_once_and_never_jit_compiled()
+    {
+        await using var alice = await Sessions.ReadAsync(new Caller("alice", []), default);
+        await using var settings = await alice.ExecuteAsync(
+            [new NpgsqlBatchCommand("select current_user::text, current_setting('plan_cache_mode'), current_setting('jit')")], default);
+
+        Assert.True(await settings.ReadAsync());
+        Assert.Equal([RowSecurity.AppRole, "force_generic_plan", "off"], [settings.GetString(0), settings.GetString(1), settings.GetString(2)]);
+    }
+
+    [Fact]
     public async Task A_caller_session_offers_its_marten_session_only_after_the_identity_is_sent()
     {
         await using var alice = await Sessions.SnapshotAsync(new Caller("alice", []), default);
