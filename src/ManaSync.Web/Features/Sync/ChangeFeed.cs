@@ -1,7 +1,7 @@
-using ManaSync.Web.Infrastructure.Isolation;
-using Npgsql;
 using ManaSync.Projections.Records;
+using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
+using Npgsql;
 
 namespace ManaSync.Web.Features.Sync;
 

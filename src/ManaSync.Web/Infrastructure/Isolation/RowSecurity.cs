@@ -123,8 +123,9 @@ public static class RowSecurity
     }
 
     /// <summary>
-    /// Sets the caller for the rest of the transaction. It is sent with a transaction's first statements, in their
-    /// round trip (see <see cref="CallerSession{TSession}"/>): one row, whose last column is the transaction id.
+    /// Sets the caller for the rest of the transaction (for a read without one, the implicit transaction of its
+    /// batch). It is sent with a transaction's first statements, in their round trip (see
+    /// <see cref="CallerSession{TSession}"/>): one row, whose last column is the transaction id.
     /// </summary>
     /// <param name="takeTransactionId">Also start the transaction's id (xid8): writers need it as the position of what
     /// they store; readers must not take one, or they would hold back cursors.</param>
