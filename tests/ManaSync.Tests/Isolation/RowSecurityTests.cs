@@ -88,6 +88,20 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
     }
 
     [Fact]
+    public async Task A_read_without_a_transaction_acts_for_the_caller_in_every_round_trip()
+    {
+        await SeedAsync();
+        await using var alice = await Sessions.ReadAsync(new Caller("alice", []), default);
+
+        foreach (var _ in new[] { 1, 2 })
+        {
+            await using var count = await alice.ExecuteAsync([new NpgsqlBatchCommand("select count(*) from manasync.mt_doc_recordview")], default);
+            Assert.True(await count.ReadAsync());
+            Assert.Equal(2, count.GetInt64(0));
+        }
+    }
+
+    [Fact]
     public async Task A_caller_session_offers_its_marten_session_only_after_the_identity_is_sent()
     {
         await using var alice = await Sessions.SnapshotAsync(new Caller("alice", []), default);
