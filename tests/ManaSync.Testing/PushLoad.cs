@@ -19,6 +19,7 @@ public sealed class PushLoad
 
     private readonly ConcurrentQueue<SentBatch> _acknowledged = new();
     private readonly ConcurrentQueue<SentBatch> _inDoubt = new();
+    private readonly ConcurrentQueue<HttpStatusCode> _refusals = new();
     private readonly CancellationTokenSource _stop = new();
     private readonly Task _running;
 
@@ -29,6 +30,9 @@ public sealed class PushLoad
 
     public IReadOnlyCollection<SentBatch> Acknowledged => _acknowledged;
     public IReadOnlyCollection<SentBatch> InDoubt => _inDoubt;
+
+    /// <summary>The status of every answer that was not a 200.</summary>
+    public IReadOnlyCollection<HttpStatusCode> Refusals => _refusals;
 
     /// <summary>Waits until the server has acknowledged this many batches in all; fails after <paramref name="within"/>.</summary>
     public async Task AcknowledgedAtLeastAsync(int count, TimeSpan within)
@@ -63,7 +67,9 @@ public sealed class PushLoad
             var acknowledged = false;
             try
             {
-                acknowledged = (await device.Client.PushRawAsync("todo", batch.Body)).Status == HttpStatusCode.OK;
+                var status = (await device.Client.PushRawAsync("todo", batch.Body)).Status;
+                acknowledged = status == HttpStatusCode.OK;
+                if (!acknowledged) _refusals.Enqueue(status);
             }
             catch (HttpRequestException)
             {

@@ -1,3 +1,4 @@
+using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using Npgsql;
 
@@ -23,8 +24,8 @@ public static class AdminCommandLine
 
     public static async Task<string?> RowSecurityBypassRefusalAsync(string connectionString, string command)
     {
-        await using var connection = new NpgsqlConnection(connectionString);
-        await connection.OpenAsync();
+        await using var database = DataSources.Create(connectionString);
+        await using var connection = await database.OpenConnectionAsync();
         await using var check = new NpgsqlCommand("select rolsuper or rolbypassrls from pg_roles where rolname = current_user", connection);
         return (bool)(await check.ExecuteScalarAsync())!
             ? null

@@ -1,4 +1,5 @@
 using ManaSync.Web.Configuration;
+using Npgsql;
 
 namespace ManaSync.Web.Infrastructure;
 
@@ -21,7 +22,7 @@ public sealed class DatabaseSetup : IAsyncDisposable
         {
             try
             {
-                return new DatabaseSetup(DatabaseUrl.ToConnectionString(url), null);
+                return new DatabaseSetup(WritingTo(DatabaseUrl.ToConnectionString(url)), null);
             }
             catch (Exception e) when (e is FormatException or ArgumentException)
             {
@@ -33,6 +34,15 @@ public sealed class DatabaseSetup : IAsyncDisposable
         Console.Error.WriteLine($"DATABASE_URL is not set: starting the embedded PostgreSQL in {dataDirectory}");
         var embedded = await EmbeddedPostgres.StartAsync(dataDirectory);
         return new DatabaseSetup(embedded.ConnectionString, embedded);
+    }
+
+    /// <summary>ManaSync writes, so a target that may pick a standby is refused rather than failing every push.</summary>
+    private static string WritingTo(string connectionString)
+    {
+        var target = new NpgsqlConnectionStringBuilder(connectionString).TargetSessionAttributes;
+        return target is null or "read-write" or "primary"
+            ? connectionString
+            : throw new FormatException($"target_session_attributes={target} may connect to a standby; ManaSync writes: use read-write or primary");
     }
 
     private static string DefaultDataDirectory() => Environment.IsPrivilegedProcess

@@ -37,7 +37,7 @@ public static class HostSetup
         services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(15));
         services.AddSingleton(TimeProvider.System);
         var database = WithConnectionDefaults(connectionString);
-        services.AddSingleton(NpgsqlDataSource.Create(database));
+        services.AddSingleton(DataSources.Create(database));
 
         services.AddManaSyncAuthentication(settings);
         if (settings.IssuesDevTokens) services.AddSingleton<DevIssuer>();
@@ -50,14 +50,14 @@ public static class HostSetup
 
         services.AddSingleton<ChangeUpcasting>();
         services.AddSingleton<IConfigureMarten, RecordViewProjectionSetup>();
-        services.AddMarten(options => options.ConfigureManaSync(database))
+        services.AddMarten(options => options.ConfigureManaSync(DataSources.Create(database)))
             .IntegrateWithWolverine()
             .ApplyAllDatabaseChangesOnStartup();
         // After Marten's own start-up work, which creates the tables the policies protect.
         services.AddHostedService<RowSecuritySetup>();
         services.AddHostedService<FeedClockSetup>();
         services.AddSingleton(provider => new CallerSessions(provider.GetRequiredService<IDocumentStore>(),
-            NpgsqlDataSource.Create(ForRequests(database))));
+            DataSources.Create(ForRequests(database))));
 
         services.AddSingleton<LiveConnections>();
         services.AddSingleton<LiveHub>();
@@ -88,13 +88,25 @@ public static class HostSetup
     ///   requests then waits in the pool for a connection instead of opening more backends than
     ///   PostgreSQL's cores can run (or than its max_connections, 100 by default, allows — two pools of
     ///   100 answered a burst with "too many clients" and 20 s latencies; docs/benchmarks.md).
+    /// - With several hosts (a primary and its standbys), every pool connects to the primary only, and notices a
+    ///   failover within seconds: Npgsql remembers whether a host is primary, standby or offline for
+    ///   <c>Host Recheck Seconds</c> (10 by default, here 2), so a standby just promoted is taken up that soon
+    ///   after; and a host that does not answer is given up after <c>Timeout</c> (15 s by default, here 5) so a
+    ///   request moves on to the next one (docs/deployment.md, "Failover").
     /// </summary>
     public static string WithConnectionDefaults(string connectionString)
     {
         var builder = new NpgsqlConnectionStringBuilder(connectionString);
         if (builder.MaxAutoPrepare == 0) builder.MaxAutoPrepare = 64;
         var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
-        if (!MaxPoolSizeKeywords.Any(given.ContainsKey)) builder.MaxPoolSize = DefaultMaxPoolSize;
+        bool Given(params string[] keywords) => keywords.Any(given.ContainsKey);
+        if (!Given("Maximum Pool Size", "MaxPoolSize")) builder.MaxPoolSize = DefaultMaxPoolSize;
+        if (builder.Host?.Contains(',') == true)
+        {
+            builder.TargetSessionAttributes ??= "read-write";
+            if (!Given("Host Recheck Seconds", "HostRecheckSeconds")) builder.HostRecheckSeconds = 2;
+            if (!Given("Timeout")) builder.Timeout = 5;
+        }
         return builder.ConnectionString;
     }
 
@@ -113,7 +125,6 @@ public static class HostSetup
     }
 
     public const int DefaultMaxPoolSize = 20;
-    private static readonly string[] MaxPoolSizeKeywords = ["Maximum Pool Size", "MaxPoolSize"];
 
     public static void UseManaSync(this WebApplication app, ServerSettings settings)
     {

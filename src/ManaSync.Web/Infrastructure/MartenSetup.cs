@@ -4,6 +4,7 @@ using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using Marten;
+using Npgsql;
 using Weasel.Core;
 
 namespace ManaSync.Web.Infrastructure;
@@ -19,9 +20,9 @@ public static class MartenSetup
 {
     public const string Schema = "manasync";
 
-    public static void ConfigureManaSync(this StoreOptions options, string connectionString)
+    public static void ConfigureManaSync(this StoreOptions options, NpgsqlDataSource database)
     {
-        options.Connection(connectionString);
+        options.Connection(database);
         options.DatabaseSchemaName = Schema;
         options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
 

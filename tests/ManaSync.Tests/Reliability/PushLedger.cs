@@ -17,11 +17,16 @@ public static class PushLedger
     /// Marten fills the gap with events of type "tombstone" in its "mt_tombstone" stream, which belong
     /// to no user and record no change.
     /// </summary>
-    public static async Task<Dictionary<Guid, long>> StoredEventIdsAsync(string connectionString)
+    /// <param name="users">Only these users' "todo" streams, when the database is shared with other tests.</param>
+    public static async Task<Dictionary<Guid, long>> StoredEventIdsAsync(string connectionString, IEnumerable<string>? users = null)
     {
         await using var connection = new NpgsqlConnection(connectionString);
         await connection.OpenAsync();
-        await using var query = new NpgsqlCommand("select id, count(*) from manasync.mt_events where type <> 'tombstone' group by id", connection);
+        await using var query = new NpgsqlCommand(
+            "select id, count(*) from manasync.mt_events where type <> 'tombstone' and ($1::text[] is null or stream_id = any($1)) group by id",
+            connection);
+        query.Parameters.Add(new NpgsqlParameter { Value = users?.Select(user => "todo:" + user).ToArray() ?? (object)DBNull.Value,
+            NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
         await using var reader = await query.ExecuteReaderAsync();
         var stored = new Dictionary<Guid, long>();
         while (await reader.ReadAsync()) stored[reader.GetGuid(0)] = reader.GetInt64(1);

@@ -72,6 +72,31 @@ public sealed class ConcurrentPagingTests(TenancyFixture app) : IAsyncLifetime
         Assert.Equal(["early", "late"], all);
     }
 
+    /// <summary>
+    /// A read held back by an older transaction waits for it and reads its page again: what committed meanwhile is
+    /// in that page, so the cursor it returns must lie after it too, or the next read sends it again.
+    /// </summary>
+    [Fact]
+    public async Task A_read_that_waited_for_an_older_transaction_resumes_after_everything_it_sent()
+    {
+        var older = await HoldTransactionIdAsync();
+        (await App.ClientFor("alice", "a").PushAsync("todo", Batch(Insert("tasks", "first", new { })))).AssertStatus(HttpStatusCode.OK);
+        var reader = App.ClientFor("alice", "reader");
+        var pulling = reader.PullAsync("todo", "tasks");
+        await Task.Delay(300);
+        // Its answer waits for the older transaction too, so only its commit is awaited here.
+        var pushing = App.ClientFor("alice", "b").PushAsync("todo", Batch(Insert("tasks", "second", new { })));
+        await StoredEventsReachAsync(2);
+        await older.RollbackAsync();
+        await older.DisposeAsync();
+        var page = (await pulling).AssertStatus(HttpStatusCode.OK);
+        (await pushing).AssertStatus(HttpStatusCode.OK);
+        var (again, _) = await reader.PullAllAsync("todo", "tasks", page.Cursor);
+
+        Assert.Equal(["first", "second"], page.Changes.Select(change => change["id"]!.GetValue<string>()).Order());
+        Assert.Empty(again);
+    }
+
     [Fact]
     public async Task A_paging_reader_sees_each_of_5000_records_sharing_one_timestamp_once_though_ten_batches_commit_late()
     {
@@ -150,7 +175,7 @@ public sealed class ConcurrentPagingTests(TenancyFixture app) : IAsyncLifetime
     private static string SpaceLock(string space) => WriteLocks.SpaceLockKey("todo", RecordKey.SpaceScope(space));
 
     /// <summary>Holds a space's write lock until the returned transaction ends.</summary>
-    private async Task<HeldLock> HoldLockAsync(string space)
+    private async Task<HeldTransaction> HoldLockAsync(string space)
     {
         var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
@@ -158,10 +183,34 @@ public sealed class ConcurrentPagingTests(TenancyFixture app) : IAsyncLifetime
         await using var hold = new NpgsqlCommand("select pg_advisory_xact_lock(hashtextextended(@key, 0))", connection, transaction);
         hold.Parameters.AddWithValue("key", SpaceLock(space));
         await hold.ExecuteNonQueryAsync();
-        return new HeldLock(connection, transaction);
+        return new HeldTransaction(connection, transaction);
     }
 
-    private sealed class HeldLock(NpgsqlConnection connection, NpgsqlTransaction transaction) : IAsyncDisposable
+    /// <summary>A transaction that holds a transaction id (and so the commit horizon) until it ends.</summary>
+    private async Task<HeldTransaction> HoldTransactionIdAsync()
+    {
+        var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        var transaction = await connection.BeginTransactionAsync();
+        await using var take = new NpgsqlCommand("select pg_current_xact_id()", connection, transaction);
+        await take.ExecuteNonQueryAsync();
+        return new HeldTransaction(connection, transaction);
+    }
+
+    private async Task StoredEventsReachAsync(int count)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            await using var query = new NpgsqlCommand("select count(*) from manasync.mt_events where type <> 'tombstone'", connection);
+            if ((long)(await query.ExecuteScalarAsync())! >= count) return;
+            await Task.Delay(10);
+        }
+        throw new TimeoutException($"Fewer than {count} events were stored.");
+    }
+
+    private sealed class HeldTransaction(NpgsqlConnection connection, NpgsqlTransaction transaction) : IAsyncDisposable
     {
         public Task RollbackAsync() => transaction.RollbackAsync();
 

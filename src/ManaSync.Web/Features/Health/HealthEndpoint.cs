@@ -34,8 +34,7 @@ public static class HealthEndpoint
             await using var session = store.QuerySession();
             return (await session.QueryAsync<int>("select 1", timeout.Token)).SingleOrDefault() == 1;
         }
-        catch (Exception e) when (e is Npgsql.NpgsqlException or OperationCanceledException or TimeoutException
-                                      or InvalidOperationException || e.InnerException is Npgsql.NpgsqlException)
+        catch (Exception e) when (DatabaseUnavailable.Is(e) || e is OperationCanceledException or InvalidOperationException)
         {
             return false;
         }

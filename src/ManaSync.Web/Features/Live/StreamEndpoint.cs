@@ -73,16 +73,25 @@ public static class StreamEndpoint
             {
                 if (reread.Due)
                 {
-                    FeedPage page;
-                    do
+                    try
                     {
-                        await using (var session = await sessions.ReadAsync(caller, cancellation))
-                            page = await ChangeFeed.ReadAsync(session,
-                                new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
-                        await WritePageAsync(sse, page, cancellation);
-                        since = new Since(page.Next);
-                    } while (page.HasMore);
-                    reread.Read(page.HeldBack);
+                        FeedPage page;
+                        do
+                        {
+                            await using (var session = await sessions.ReadAsync(caller, cancellation))
+                                page = await ChangeFeed.ReadAsync(session,
+                                    new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
+                            await WritePageAsync(sse, page, cancellation);
+                            since = new Since(page.Next);
+                        } while (page.HasMore);
+                        reread.Read(page.HeldBack);
+                    }
+                    catch (Exception e) when (DatabaseUnavailable.Is(e) && !cancellation.IsCancellationRequested)
+                    {
+                        // No primary right now (a failover): the stream stays open, heartbeats go on, and it reads
+                        // again soon, backing off as for a held-back read; the listener's reconnect wakes it at once.
+                        reread.Read(heldBack: true);
+                    }
                 }
 
                 var now = time.GetUtcNow();

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using ManaSync.Web.Infrastructure;
 using Npgsql;
 
 namespace ManaSync.Web.Features.Migration;
@@ -15,7 +16,7 @@ public sealed class GoSource(NpgsqlDataSource database, IReadOnlySet<string> col
 
     public static async Task<GoSource> OpenAsync(string connectionString, CancellationToken cancellation)
     {
-        var database = NpgsqlDataSource.Create(connectionString);
+        var database = DataSources.Create(connectionString);
         await using var command = database.CreateCommand(
             "select column_name from information_schema.columns where table_name = 'sync_changes' and table_schema = any(current_schemas(false))");
         var columns = new HashSet<string>();

@@ -76,7 +76,9 @@ public static class ChangeFeed
         var scopes = request.Scopes.ToHashSet();
         var hasMore = rows.Count > request.Limit;
         var page = hasMore ? rows.Take(request.Limit).ToList() : rows;
-        var next = hasMore ? After(page[^1]) : Position.Max(from, new Position(horizon, 0));
+        // A page read again (after waiting for the horizon) may hold rows newer than the head's newest.
+        var newestSeen = Math.Max(head.Newest, page.Count > 0 ? page[^1].PositionTx : 0);
+        var next = hasMore ? After(page[^1]) : Position.Max(from, new Position(ResumeAt(horizon, newestSeen), 0));
         var times = await FeedClock.TimesAsync(scope, clock, page.Select(After).Append(next), cancellation);
         var entries = page
             .SelectMany(view => ChangeEmitter.Emit(view, request.Since, request.ExcludeClientId, scopes, request.FromScratch)
@@ -185,6 +187,17 @@ public static class ChangeFeed
         await using var reader = await scope.ExecuteAsync([ranges.Command(ranges.Page(ranges.NextParameter), horizon)], cancellation);
         return await SessionBatch.ReadDocumentsAsync<RecordView>(reader, scope.Serializer, cancellation);
     }
+
+    /// <summary>
+    /// Where a reader that has read everything resumes: the commit horizon, but never past the newest change it
+    /// could see, plus one. Nothing lies between (every id below the horizon has ended), so this skips and repeats
+    /// nothing; and it keeps cursors valid across a failover or crash recovery: PostgreSQL hands out transaction
+    /// ids again from just past the last one its WAL records, and ids of transactions that rolled back without
+    /// their abort reaching the standby (or the disk) would otherwise sit below a horizon already handed out.
+    /// A change a reader saw committed was in that WAL (a commit becomes visible only after the synchronous
+    /// standby has it), so every transaction on the new primary gets an id above it (docs/architecture.md).
+    /// </summary>
+    private static long ResumeAt(long horizon, long newestSeen) => Math.Min(horizon, newestSeen + 1);
 
     private static Position After(RecordView view) => view.Position with { Index = view.PositionIndex + 1 };
 
