@@ -10,6 +10,7 @@ var scenarios = new Dictionary<string, Func<string[], Task>>
     ["export"] = ExportScenario.RunAsync,
     ["soak"] = SoakScenario.RunAsync,
     ["startup"] = _ => StartupScenario.RunAsync(),
+    ["replication"] = ReplicationScenario.RunAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

@@ -19,8 +19,8 @@ namespace ManaSync.Bench;
 /// </summary>
 public static class PushScenario
 {
-    private const int Users = 16, BatchSize = 50, RawClients = 4;
-    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(60), Measured = TimeSpan.FromSeconds(30);
+    internal const int Users = 16, BatchSize = 50, RawClients = 4;
+    internal static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(60), Measured = TimeSpan.FromSeconds(30);
 
     public static Task RunInsertsAsync(string[] args) => RunAsync(updates: false, BatchSizeFrom(args), HistoryFrom(args));
 
@@ -156,12 +156,12 @@ public static class PushScenario
     }
 
     /// <param name="SendLag">How late the fixed-rate sender sent each batch: the client's own delay.</param>
-    private sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default, List<double>? SendLag = null,
+    internal sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default, List<double>? SendLag = null,
         long EventsBefore = 0);
 
     /// <param name="send">Sends the next batch of a device (by number); false when it was refused.</param>
     /// <param name="cpuNow">The CPU time the servers measured have used so far.</param>
-    private static async Task<Run> ClosedLoopAsync(int devices, Func<int, Task<bool>> send, Func<CpuUse> cpuNow)
+    internal static async Task<Run> ClosedLoopAsync(int devices, Func<int, Task<bool>> send, Func<CpuUse> cpuNow)
     {
         var latencies = new ConcurrentBag<double>();
         var errors = 0;
@@ -220,7 +220,7 @@ public static class PushScenario
     }
 
     /// <summary>One device of one user: makes its batches and keeps its cursor, as a client does.</summary>
-    private sealed class Device(SyncClient client, int user, int batchSize)
+    internal sealed class Device(SyncClient client, int user, int batchSize)
     {
         private int _next;
         private string? _cursor;

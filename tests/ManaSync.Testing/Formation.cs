@@ -3,7 +3,7 @@ using System.Text.Json.Nodes;
 using ManaSync.Web.Infrastructure;
 using Npgsql;
 
-namespace ManaSync.Tests.Failover;
+namespace ManaSync.Testing;
 
 /// <summary>
 /// A pg_auto_failover formation on loopback: a monitor, a primary and its synchronous standby, each a
