@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.WebSockets;
 using System.Text.Json.Nodes;
 using ManaSync.Testing;
 using ManaSync.Tests.Reliability;
@@ -92,6 +93,26 @@ public sealed class ResilienceTests : IAsyncLifetime
         Assert.NotEmpty(load.InDoubt);
         PushLedger.AssertNoBatchLostOrHalfStored(load, stored);
         PushLedger.AssertEachChangeStoredOnce(load, afterRetries);
+    }
+
+    /// <summary>Commits made while the change listener was disconnected went unannounced: a socket of one app is told to pull.</summary>
+    [Fact]
+    public async Task A_websocket_of_one_app_is_told_to_pull_after_the_database_comes_back()
+    {
+        var device = await _server.ClientForAsync("alice");
+        using var socket = new ClientWebSocket();
+        await socket.ConnectAsync(new UriBuilder(_server.BaseAddress) { Scheme = "ws", Path = "/ws/todo" }.Uri, CancellationToken.None);
+        await socket.SendJsonAsync(new { type = "auth", token = device.Token });
+        var authenticated = await socket.ReceiveJsonAsync();
+
+        await _cluster.CrashAsync();
+        await HealthBecomesAsync(HttpStatusCode.ServiceUnavailable);
+        await _cluster.RestartAsync();
+        var told = await socket.ReceiveJsonAsync(withinSeconds: 30);
+
+        Assert.Equal("auth-ok", authenticated!["type"]!.GetValue<string>());
+        Assert.Equal("sync-available", told!["type"]!.GetValue<string>());
+        Assert.Equal("todo", told["appId"]!.GetValue<string>());
     }
 
     [Fact]

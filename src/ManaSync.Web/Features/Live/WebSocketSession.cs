@@ -43,6 +43,10 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, WebSocketS
                 {
                     if (commit is not null)
                         Enqueue(new Message(new { type = "sync-available", appId = commit.AppId, tables = commit.Tables }));
+                    // Commits may have gone unheard (the change listener lost its connection, e.g. in a failover):
+                    // a socket of one app is told to pull. One of all apps cannot be told which app to pull.
+                    else if (appId is not null)
+                        Enqueue(new Message(new { type = "sync-available", appId, tables = Array.Empty<string>() }));
                 });
             await ReceiveLoopAsync(cancellation);
         }
