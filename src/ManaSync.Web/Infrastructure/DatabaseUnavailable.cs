@@ -16,6 +16,9 @@ public static class DatabaseUnavailable
             {
                 case PostgresException postgres:
                     return IsUnavailable(postgres.SqlState);
+                // A connection used by two commands at once: a bug in the server, not the database.
+                case NpgsqlOperationInProgressException:
+                    return false;
                 // Npgsql's own errors (not the server's): a broken or refused connection, no primary among the
                 // hosts ("No suitable host was found"), a pool that found no connection in time.
                 case NpgsqlException:

@@ -33,6 +33,9 @@ public sealed class DatabaseUnavailableTests
     }
 
     [Fact]
-    public void Other_failures_are_not() =>
+    public void Other_failures_are_not()
+    {
         Assert.False(DatabaseUnavailable.Is(new InvalidOperationException("a bug")));
+        Assert.False(DatabaseUnavailable.Is(new NpgsqlOperationInProgressException(new NpgsqlCommand("select 1"))));
+    }
 }
