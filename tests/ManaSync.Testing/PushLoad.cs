@@ -34,6 +34,11 @@ public sealed class PushLoad
     /// <summary>The status of every answer that was not a 200.</summary>
     public IReadOnlyCollection<HttpStatusCode> Refusals => _refusals;
 
+    /// <summary>The longest any push took to be answered (or to fail), for a report: how long a client hung.</summary>
+    public TimeSpan LongestWait => TimeSpan.FromTicks(Interlocked.Read(ref _longestWaitTicks));
+
+    private long _longestWaitTicks;
+
     /// <summary>Waits until the server has acknowledged this many batches in all; fails after <paramref name="within"/>.</summary>
     public async Task AcknowledgedAtLeastAsync(int count, TimeSpan within)
     {
@@ -65,6 +70,7 @@ public sealed class PushLoad
             var recordIds = Enumerable.Range(0, batchSize).Select(i => $"{device.ClientId}-b{number}-r{i}").ToList();
             var batch = new SentBatch(device.UserId, device.ClientId, eventIds, recordIds, BodyOf(eventIds, recordIds));
             var acknowledged = false;
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 var status = (await device.Client.PushRawAsync("todo", batch.Body)).Status;
@@ -77,6 +83,10 @@ public sealed class PushLoad
             catch (TaskCanceledException)
             {
             }
+            var waited = System.Diagnostics.Stopwatch.GetElapsedTime(started).Ticks;
+            for (var longest = Interlocked.Read(ref _longestWaitTicks); waited > longest;
+                 longest = Interlocked.Read(ref _longestWaitTicks))
+                Interlocked.CompareExchange(ref _longestWaitTicks, waited, longest);
             (acknowledged ? _acknowledged : _inDoubt).Enqueue(batch);
             // As a client does, back off a little after a failure rather than hammering a struggling server.
             if (!acknowledged) await Task.Delay(100);

@@ -72,6 +72,7 @@ public sealed class FailoverTests(FormationFixture fixture, ITestOutputHelper ou
             await load.StopAsync();
             await _formation.RejoinAsync(killed);
         }
+        output.WriteLine($"longest push answer: {load.LongestWait.TotalSeconds:F1} s; {load.Refusals.Count} answered 503");
         var stored = await PushLedger.StoredEventIdsAsync(_formation.ConnectionStringTo(primary), users);
         await PushLedger.RetryInDoubtAsync(load, (user, clientId) => _server.ClientForAsync(user, clientId));
         var afterRetries = await PushLedger.StoredEventIdsAsync(_formation.ConnectionStringTo(primary), users);
@@ -116,6 +117,7 @@ public sealed class FailoverTests(FormationFixture fixture, ITestOutputHelper ou
         {
             await load.StopAsync();
         }
+        output.WriteLine($"longest push answer: {load.LongestWait.TotalSeconds:F1} s; {load.Refusals.Count} answered 503");
         var stored = await PushLedger.StoredEventIdsAsync(_formation.ConnectionStringTo(primary), users);
         await PushLedger.RetryInDoubtAsync(load, (user, clientId) => _server.ClientForAsync(user, clientId));
         var afterRetries = await PushLedger.StoredEventIdsAsync(_formation.ConnectionStringTo(primary), users);
