@@ -14,6 +14,7 @@ namespace ManaSync.Testing;
 public sealed class Formation : IAsyncDisposable
 {
     private const string Database = "manasync";
+    private static readonly string[] DataNodes = ["n1", "n2"];
     private readonly string _folder;
     private readonly int _monitorPort;
     private readonly Dictionary<string, int> _nodePorts = [];
@@ -55,7 +56,7 @@ public sealed class Formation : IAsyncDisposable
             """);
         formation.StartKeeper("run", "--pgdata", monitor);
 
-        foreach (var node in new[] { "n1", "n2" })
+        foreach (var node in DataNodes)
         {
             formation._nodePorts[node] = LoopbackPort.Free();
             formation.StartKeeper("create", "postgres", "--pgdata", formation.DataDirectory(node),
@@ -63,7 +64,7 @@ public sealed class Formation : IAsyncDisposable
                 "--monitor", $"postgres://autoctl_node@127.0.0.1:{formation._monitorPort}/pg_auto_failover",
                 "--dbname", Database, "--username", "postgres", "--hostname", "127.0.0.1", "--auth", "trust", "--no-ssl",
                 "--pgctl", PgCtl(), "--run");
-            await formation.WaitUntilHealthyAsync(node == "n1" ? 1 : 2, TimeSpan.FromSeconds(120));
+            await formation.WaitUntilHealthyAsync(formation._nodePorts.Count, TimeSpan.FromSeconds(120));
         }
         return formation;
     }
@@ -76,14 +77,13 @@ public sealed class Formation : IAsyncDisposable
     public async Task<string> KillPrimaryAsync() => await KillAsync(await PrimaryAsync());
 
     /// <summary>Kills a data node (keeper, PostgreSQL, backends) with SIGKILL.</summary>
-    public async Task<string> KillAsync(string primary)
+    public async Task<string> KillAsync(string node)
     {
-        var postmaster = PostmasterOf(primary);
+        var postmaster = PostmasterOf(node);
         var victims = ChildrenOf(postmaster).Append(postmaster).ToList();
-        var keeperGroup = KeeperGroupOf(primary);
-        if (keeperGroup is { } group) await RunAsync("kill", ["-KILL", "--", $"-{group}"], check: false);
+        if (KeeperGroupOf(node) is { } group) await RunAsync("kill", ["-KILL", "--", $"-{group}"], check: false);
         foreach (var pid in victims) await RunAsync("kill", ["-KILL", pid.ToString()], check: false);
-        return primary;
+        return node;
     }
 
     /// <summary>
@@ -213,9 +213,20 @@ public sealed class Formation : IAsyncDisposable
 
     private string DataDirectory(string node) => Path.Combine(_folder, node);
 
-    /// <summary>Every process of the formation, found by its data directories, and the folder.</summary>
-    private string TeardownCommand() =>
-        $"pkill -KILL -f {ProcessReaper.Quote(_folder)}; rm -rf {ProcessReaper.Quote(_folder)}";
+    /// <summary>
+    /// Ends the formation: first the keepers (and their renamed helpers) by process group — only the keeper's own
+    /// command line names the folder, and the pattern is bracketed so that it does not match the shell running it —
+    /// so that none restarts its PostgreSQL; then each PostgreSQL with `pg_ctl stop -m immediate`, which takes its
+    /// background workers with it (SIGKILL to a monitor's postmaster left its health-check worker running); then the folder.
+    /// </summary>
+    private string TeardownCommand()
+    {
+        var keepers = ProcessReaper.Quote($"[p]g_autoctl .*{System.Text.RegularExpressions.Regex.Escape(_folder)}/");
+        var stops = DataNodes.Append("monitor").Select(node => string.Join(' ',
+            AsServerUser([PgCtl(), "-D", DataDirectory(node), "-m", "immediate", "stop"]).Select(ProcessReaper.Quote)));
+        return $"for pid in $(pgrep -f {keepers}); do pkill -KILL -g $(ps -o pgid= -p $pid | tr -d ' ') pg_autoctl; done; " +
+               string.Join("; ", stops) + $"; rm -rf {ProcessReaper.Quote(_folder)}";
+    }
 
     /// <summary>The keeper of a node runs in a session of its own (setsid); its process group holds the keeper's helpers.</summary>
     private int? KeeperGroupOf(string node)
@@ -277,12 +288,13 @@ public sealed class Formation : IAsyncDisposable
     }
 
     /// <summary>pg_autoctl as the postgres user when root, with its configuration and state in the formation's folder.</summary>
-    private string[] AutoctlCommand(string[] arguments)
-    {
-        string[] environment = ["env", $"XDG_CONFIG_HOME={_folder}/config", $"XDG_DATA_HOME={_folder}/data", $"XDG_RUNTIME_DIR={_folder}/run",
-            "pg_autoctl", .. arguments];
-        return Environment.IsPrivilegedProcess ? ["runuser", "-u", "postgres", "--", .. environment] : environment;
-    }
+    private string[] AutoctlCommand(string[] arguments) =>
+        AsServerUser(["env", $"XDG_CONFIG_HOME={_folder}/config", $"XDG_DATA_HOME={_folder}/data", $"XDG_RUNTIME_DIR={_folder}/run",
+            "pg_autoctl", .. arguments]);
+
+    /// <summary>PostgreSQL and pg_autoctl refuse to run as root: as root, they run as the postgres user.</summary>
+    private static string[] AsServerUser(string[] command) =>
+        Environment.IsPrivilegedProcess ? ["runuser", "-u", "postgres", "--", .. command] : command;
 
     private static string PgCtl() =>
         Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(dir => dir)
