@@ -47,8 +47,10 @@ public sealed class RequestPreambleTests(TenancyFixture app)
         app.Services.CreditsDown = situation == "billing service down";
         try
         {
-            var status = await SendAsync(endpoint, user, appId, situation is "auth service down" or "not a member" ? space : null);
+            var (status, retryAfter) = await SendAsync(endpoint, user, appId, situation is "auth service down" or "not a member" ? space : null);
             Assert.Equal(expected, (int)status);
+            // A 503 says when to retry; nothing else does.
+            Assert.Equal(expected == 503, retryAfter);
         }
         finally
         {
@@ -57,7 +59,7 @@ public sealed class RequestPreambleTests(TenancyFixture app)
     }
 
     /// <param name="spaceId">A space the request writes into, if any.</param>
-    private async Task<HttpStatusCode> SendAsync(string endpoint, string user, string appId, string? spaceId)
+    private async Task<(HttpStatusCode Status, bool RetryAfter)> SendAsync(string endpoint, string user, string appId, string? spaceId)
     {
         var path = Uri.EscapeDataString(appId);
         using var request = endpoint switch
@@ -76,7 +78,7 @@ public sealed class RequestPreambleTests(TenancyFixture app)
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(user));
         // A stream that is let through stays open: its status is all this needs.
         using var response = await app.Client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-        return response.StatusCode;
+        return (response.StatusCode, response.Headers.RetryAfter is not null);
     }
 
     private static string Space(string? spaceId) => spaceId is null ? "" : $",\"spaceId\":\"{spaceId}\"";
