@@ -1,5 +1,6 @@
 using System.Net;
 using ManaSync.Testing;
+using ManaSync.Web.Features.WritePath;
 using Npgsql;
 using Xunit;
 
@@ -25,7 +26,7 @@ public static class PushLedger
         await using var query = new NpgsqlCommand(
             "select id, count(*) from manasync.mt_events where type <> 'tombstone' and ($1::text[] is null or stream_id = any($1)) group by id",
             connection);
-        query.Parameters.Add(new NpgsqlParameter { Value = users?.Select(user => "todo:" + user).ToArray() ?? (object)DBNull.Value,
+        query.Parameters.Add(new NpgsqlParameter { Value = users?.Select(user => WriteLocks.Stream("todo", user)).ToArray() ?? (object)DBNull.Value,
             NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Array | NpgsqlTypes.NpgsqlDbType.Text });
         await using var reader = await query.ExecuteReaderAsync();
         var stored = new Dictionary<Guid, long>();
