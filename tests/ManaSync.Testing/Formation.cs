@@ -37,7 +37,7 @@ public sealed class Formation : IAsyncDisposable
     {
         var folder = Path.Combine(Path.GetTempPath(), "manasync-formation-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(folder);
-        if (Environment.IsPrivilegedProcess) await RunAsync("chown", ["postgres", folder]);
+        if (Environment.IsPrivilegedProcess) await RunAsync("chown", [EmbeddedPostgres.SystemUser, folder]);
         var formation = new Formation(folder, LoopbackPort.Free());
         ProcessReaper.WhenGone(formation.TeardownCommand());
 
@@ -223,7 +223,7 @@ public sealed class Formation : IAsyncDisposable
     {
         var keepers = ProcessReaper.Quote($"[p]g_autoctl .*{System.Text.RegularExpressions.Regex.Escape(_folder)}/");
         var stops = DataNodes.Append("monitor").Select(node => string.Join(' ',
-            AsServerUser([PgCtl(), "-D", DataDirectory(node), "-m", "immediate", "stop"]).Select(ProcessReaper.Quote)));
+            EmbeddedPostgres.AsSystemUser(PgCtl(), ["-D", DataDirectory(node), "-m", "immediate", "stop"]).Select(ProcessReaper.Quote)));
         return $"for pid in $(pgrep -f {keepers}); do pkill -KILL -g $(ps -o pgid= -p $pid | tr -d ' ') pg_autoctl; done; " +
                string.Join("; ", stops) + $"; rm -rf {ProcessReaper.Quote(_folder)}";
     }
@@ -289,16 +289,18 @@ public sealed class Formation : IAsyncDisposable
 
     /// <summary>pg_autoctl as the postgres user when root, with its configuration and state in the formation's folder.</summary>
     private string[] AutoctlCommand(string[] arguments) =>
-        AsServerUser(["env", $"XDG_CONFIG_HOME={_folder}/config", $"XDG_DATA_HOME={_folder}/data", $"XDG_RUNTIME_DIR={_folder}/run",
-            "pg_autoctl", .. arguments]);
+        EmbeddedPostgres.AsSystemUser("env", [$"XDG_CONFIG_HOME={_folder}/config", $"XDG_DATA_HOME={_folder}/data",
+            $"XDG_RUNTIME_DIR={_folder}/run", "pg_autoctl", .. arguments]);
 
-    /// <summary>PostgreSQL and pg_autoctl refuse to run as root: as root, they run as the postgres user.</summary>
-    private static string[] AsServerUser(string[] command) =>
-        Environment.IsPrivilegedProcess ? ["runuser", "-u", "postgres", "--", .. command] : command;
-
-    private static string PgCtl() =>
-        Directory.GetDirectories("/usr/lib/postgresql").OrderByDescending(dir => dir)
-            .Select(dir => Path.Combine(dir, "bin", "pg_ctl")).First(File.Exists);
+    /// <summary>
+    /// The pg_ctl the embedded clusters use, as the real file: pg_autoctl finds postgres and its extension beside the
+    /// pg_ctl it is given, and a symbolic link on PATH (/usr/local/bin here) has neither beside it.
+    /// </summary>
+    private static string PgCtl()
+    {
+        var pgCtl = new FileInfo(Path.Combine(EmbeddedPostgres.FindBinaries(), "pg_ctl"));
+        return pgCtl.ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? pgCtl.FullName;
+    }
 
     private static async Task<string> RunAsync(string program, string[] arguments, bool check = true)
     {

@@ -11,7 +11,8 @@ namespace ManaSync.Web.Infrastructure;
 /// </summary>
 public sealed class EmbeddedPostgres : IAsyncDisposable
 {
-    private const string SystemUser = "postgres";
+    /// <summary>The unprivileged user PostgreSQL runs as when we are root.</summary>
+    public const string SystemUser = "postgres";
     private readonly string _binDirectory;
     private readonly string _dataDirectory;
     private readonly bool _deleteOnStop;
@@ -137,7 +138,7 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
     public Task RestartAsync() => StartServerAsync();
 
     /// <summary>The command line that runs a program as the unprivileged server user when we are root.</summary>
-    private static string[] AsSystemUser(string program, string[] arguments) =>
+    public static string[] AsSystemUser(string program, string[] arguments) =>
         Environment.IsPrivilegedProcess
             ? [FindProgram("runuser") ?? throw new EmbeddedPostgresException(
                    "PostgreSQL refuses to run as root and 'runuser' (util-linux) was not found to run it as the postgres user. " +
@@ -151,7 +152,8 @@ public sealed class EmbeddedPostgres : IAsyncDisposable
         .Select(dir => Path.Combine(dir, name))
         .FirstOrDefault(File.Exists);
 
-    private static string FindBinaries()
+    /// <summary>The folder of the machine's PostgreSQL server programs (initdb, pg_ctl).</summary>
+    public static string FindBinaries()
     {
         var candidates = new List<string>();
         candidates.AddRange((Environment.GetEnvironmentVariable("PATH") ?? "").Split(':', StringSplitOptions.RemoveEmptyEntries));
