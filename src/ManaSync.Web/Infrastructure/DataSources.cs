@@ -20,15 +20,7 @@ public static class DataSources
         return new NpgsqlDataSourceBuilder(builder.ConnectionString).BuildMultiHost().WithTargetSession(target);
     }
 
-    private static TargetSessionAttributes TargetOf(string? name) => name switch
-    {
-        null or "read-write" => TargetSessionAttributes.ReadWrite,
-        "primary" => TargetSessionAttributes.Primary,
-        "any" => TargetSessionAttributes.Any,
-        "standby" => TargetSessionAttributes.Standby,
-        "prefer-primary" => TargetSessionAttributes.PreferPrimary,
-        "prefer-standby" => TargetSessionAttributes.PreferStandby,
-        "read-only" => TargetSessionAttributes.ReadOnly,
-        _ => throw new FormatException($"unknown target_session_attributes '{name}'"),
-    };
+    /// <summary>libpq's names ("read-write", "prefer-standby", …) are the enum's, hyphenated; Npgsql has checked the value.</summary>
+    private static TargetSessionAttributes TargetOf(string? name) =>
+        name is null ? TargetSessionAttributes.ReadWrite : Enum.Parse<TargetSessionAttributes>(name.Replace("-", ""), ignoreCase: true);
 }

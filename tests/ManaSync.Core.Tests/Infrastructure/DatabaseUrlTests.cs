@@ -86,10 +86,13 @@ public sealed class DatabaseUrlTests
         Assert.Contains(target, error.Message);
     }
 
-    [Fact]
-    public void A_multi_host_pool_is_built_with_its_target_outside_the_string()
+    [Theory]
+    [InlineData("")]
+    [InlineData(";Target Session Attributes=primary")]
+    [InlineData(";Target Session Attributes=prefer-standby")]
+    public void A_multi_host_pool_is_built_with_its_target_outside_the_string(string target)
     {
-        using var pool = DataSources.Create(HostSetup.WithConnectionDefaults("Host=h1:5432,h2:5433;Username=u"));
+        using var pool = DataSources.Create(HostSetup.WithConnectionDefaults("Host=h1:5432,h2:5433;Username=u" + target));
 
         Assert.DoesNotContain("Target Session", pool.ConnectionString);
     }
