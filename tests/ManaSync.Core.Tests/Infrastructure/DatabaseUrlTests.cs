@@ -1,8 +1,4 @@
-using ManaSync.Web.Configuration;
 using ManaSync.Web.Infrastructure;
-using Microsoft.Extensions.Configuration;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Hosting.Internal;
 using Npgsql;
 using Xunit;
 
@@ -67,23 +63,6 @@ public sealed class DatabaseUrlTests
 
         Assert.Null(used.TargetSessionAttributes);
         Assert.Equal(10, used.HostRecheckSeconds);
-    }
-
-    [Theory]
-    [InlineData("any")]
-    [InlineData("standby")]
-    [InlineData("prefer-standby")]
-    [InlineData("read-only")]
-    public async Task A_target_that_may_pick_a_standby_stops_start_up(string target)
-    {
-        var settings = ServerSettings.From(new ConfigurationBuilder()
-            .AddInMemoryCollection([new("DATABASE_URL", $"postgres://u@h1,h2/db?target_session_attrs={target}")])
-            .Build(), new HostingEnvironment { EnvironmentName = Environments.Development });
-
-        var error = await Assert.ThrowsAsync<InvalidSettingException>(() => DatabaseSetup.ResolveAsync(settings));
-
-        Assert.Equal("DATABASE_URL", error.Name);
-        Assert.Contains(target, error.Message);
     }
 
     [Theory]

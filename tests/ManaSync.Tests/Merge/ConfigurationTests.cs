@@ -76,6 +76,21 @@ public sealed class ConfigurationTests
         Assert.Equal(SslMode.Require, builder.SslMode);
     }
 
+    [Theory]
+    [InlineData("any")]
+    [InlineData("standby")]
+    [InlineData("prefer-standby")]
+    [InlineData("read-only")]
+    public async Task A_database_url_whose_target_may_pick_a_standby_stops_start_up(string target)
+    {
+        var settings = Read(("DATABASE_URL", $"postgres://u@h1,h2/db?target_session_attrs={target}"));
+
+        var error = await Assert.ThrowsAsync<InvalidSettingException>(() => DatabaseSetup.ResolveAsync(settings));
+
+        Assert.Equal("DATABASE_URL", error.Name);
+        Assert.Contains(target, error.Message);
+    }
+
     [Fact]
     public void A_keyword_connection_string_is_taken_as_it_is()
     {
