@@ -30,7 +30,7 @@ if (AdminCommandLine.NeedsRowSecurityBypass(args) &&
     return 2;
 }
 
-builder.AddManaSync(settings, database.ConnectionString);
+builder.AddManaSync(settings, database.Shards);
 var app = builder.Build();
 app.UseManaSync(settings);
 return await app.RunJasperFxCommands(args);

@@ -55,7 +55,12 @@ public sealed class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>Runs one of the server's commands (`replay`, `verify`, `projections --rebuild`, …) to completion.</summary>
-    public static async Task<(int ExitCode, string Output, string Errors)> RunCommandAsync(string connectionString, params string[] arguments)
+    public static Task<(int ExitCode, string Output, string Errors)> RunCommandAsync(string connectionString, params string[] arguments) =>
+        RunCommandAsync(connectionString, new Dictionary<string, string>(), arguments);
+
+    /// <param name="settings">Environment variables beside DATABASE_URL (SHARDS, …).</param>
+    public static async Task<(int ExitCode, string Output, string Errors)> RunCommandAsync(string connectionString,
+        IReadOnlyDictionary<string, string> settings, params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -68,6 +73,7 @@ public sealed class ServerProcess : IAsyncDisposable
         foreach (var argument in arguments) start.ArgumentList.Add(argument);
         start.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
         start.Environment["DATABASE_URL"] = connectionString;
+        foreach (var (name, value) in settings) start.Environment[name] = value;
         using var process = Process.Start(start)!;
         var output = process.StandardOutput.ReadToEndAsync();
         var errors = process.StandardError.ReadToEndAsync();

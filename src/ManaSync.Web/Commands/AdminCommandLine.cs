@@ -14,13 +14,14 @@ public static class AdminCommandLine
             : args;
 
     /// <summary>
-    /// A rebuild replays every user's events, and a migration from the Go service writes many users'
-    /// changes in one transaction: both must run as a role that row security does not filter (under a
-    /// filtered role a rebuild would see no events and rebuild an empty view).
+    /// A rebuild replays every user's events, a migration from the Go service writes many users' changes in one
+    /// transaction, and the shards commands count every user's rows: they must run as a role that row security does
+    /// not filter (under a filtered role a rebuild would see no events and rebuild an empty view).
     /// </summary>
-    public static bool NeedsRowSecurityBypass(string[] args) => args is ["projections", "rebuild", ..] or ["migrate-from-go", ..];
+    public static bool NeedsRowSecurityBypass(string[] args) => args is ["projections", "rebuild", ..] or ["migrate-from-go", ..] or ["shards", ..];
 
-    public static bool WritesToStandardOutput(string[] args) => args is ["replay", ..] && !args.Contains("--out");
+    /// <summary>Commands whose standard output is their answer, for scripts: logs and banners go to standard error.</summary>
+    public static bool WritesToStandardOutput(string[] args) => args is ["replay", ..] && !args.Contains("--out") || args is ["shards", ..];
 
     public static async Task<string?> RowSecurityBypassRefusalAsync(string connectionString, string command)
     {

@@ -10,6 +10,12 @@ public sealed record ServerSettings
 {
     public int Port { get; init; } = 3050;
     public string? DatabaseUrl { get; init; }
+
+    /// <summary>Shards beside the one DATABASE_URL names (SHARDS); empty: one database, as without sharding.</summary>
+    public IReadOnlyList<ShardSetting> Shards { get; init; } = [];
+
+    /// <summary>How much of the new scopes each shard takes (SHARD_WEIGHTS); a shard left out weighs 1.</summary>
+    public IReadOnlyDictionary<string, double> ShardWeights { get; init; } = new Dictionary<string, double>();
     public Uri? JwksUrl { get; init; }
     public string? JwtIssuer { get; init; }
     public string? JwtAudience { get; init; }
@@ -36,6 +42,8 @@ public sealed record ServerSettings
         {
             Port = ReadValue(config, "PORT", ParsePort) ?? defaults.Port,
             DatabaseUrl = Text(config, "DATABASE_URL"),
+            Shards = Read(config, "SHARDS", ShardList.Parse) ?? defaults.Shards,
+            ShardWeights = Read(config, "SHARD_WEIGHTS", ShardList.ParseWeights) ?? defaults.ShardWeights,
             JwksUrl = Read(config, "JWKS_URL", ParseHttpUrl),
             JwtIssuer = Text(config, "JWT_ISSUER"),
             JwtAudience = Text(config, "JWT_AUDIENCE"),

@@ -10,6 +10,7 @@ using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure.Isolation;
 using ManaSync.Web.Infrastructure.Preamble;
+using ManaSync.Web.Infrastructure.Sharding;
 using Marten;
 using Npgsql;
 using Prometheus;
@@ -22,7 +23,7 @@ namespace ManaSync.Web.Infrastructure;
 /// <summary>Everything the server registers and the order its middleware runs in.</summary>
 public static class HostSetup
 {
-    public static void AddManaSync(this WebApplicationBuilder builder, ServerSettings settings, string connectionString)
+    public static void AddManaSync(this WebApplicationBuilder builder, ServerSettings settings, ShardSet shards)
     {
         builder.AddManaSyncLogging();
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -36,8 +37,13 @@ public static class HostSetup
         // On SIGTERM, in-flight pushes get up to 15 s to finish; live streams end at once (clients resume elsewhere).
         services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(15));
         services.AddSingleton(TimeProvider.System);
-        var database = WithConnectionDefaults(connectionString);
-        services.AddSingleton(DataSources.Create(database));
+        var databases = new ShardDatabases(new ShardSet(
+            shards.All.Select(shard => shard with { ConnectionString = WithConnectionDefaults(shard.ConnectionString) }).ToList(),
+            settings.ShardWeights));
+        var database = databases.Shards.Main.ConnectionString;
+        services.AddSingleton(databases);
+        services.AddSingleton(databases.Shards);
+        services.AddSingleton(databases.Main);
 
         services.AddManaSyncAuthentication(settings);
         if (settings.IssuesDevTokens) services.AddSingleton<DevIssuer>();
@@ -50,12 +56,15 @@ public static class HostSetup
 
         services.AddSingleton<ChangeUpcasting>();
         services.AddSingleton<IConfigureMarten, RecordViewProjectionSetup>();
-        services.AddMarten(options => options.ConfigureManaSync(DataSources.Create(database)))
-            .IntegrateWithWolverine()
+        services.AddMarten(options => options.ConfigureManaSync(databases.Shards))
+            // With shards, Wolverine keeps its own node and message tables in main.
+            .IntegrateWithWolverine(wolverine => wolverine.MasterDataSource = databases.Shards.IsSharded ? databases.Main : null)
             .ApplyAllDatabaseChangesOnStartup();
         // After Marten's own start-up work, which creates the tables the policies protect.
         services.AddHostedService<RowSecuritySetup>();
         services.AddHostedService<FeedClockSetup>();
+        services.AddHostedService<ShardMapSetup>();
+        services.AddSingleton<ShardMap>();
         services.AddSingleton(provider => new CallerSessions(provider.GetRequiredService<IDocumentStore>(),
             DataSources.Create(ForRequests(database))));
 

@@ -3,9 +3,11 @@ using JasperFx.Events.Projections;
 using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
+using ManaSync.Web.Infrastructure.Sharding;
 using Marten;
 using Npgsql;
 using Weasel.Core;
+using Weasel.Postgresql.Connections;
 
 namespace ManaSync.Web.Infrastructure;
 
@@ -20,9 +22,23 @@ public static class MartenSetup
 {
     public const string Schema = "manasync";
 
-    public static void ConfigureManaSync(this StoreOptions options, NpgsqlDataSource database)
+    /// <summary>
+    /// One database, or with shards Marten's own database-per-tenant support with each shard a tenant (named as
+    /// the shard) in its own database: Marten creates and migrates the schema in every shard and hands out sessions
+    /// for a shard by its name; a session without one is main's.
+    /// </summary>
+    public static void ConfigureManaSync(this StoreOptions options, ShardSet shards)
     {
-        options.Connection(database);
+        if (!shards.IsSharded) options.Connection(DataSources.Create(shards.Main.ConnectionString));
+        else
+        {
+            options.DataSourceFactory(new ShardDataSources());
+            options.MultiTenantedDatabases(tenancy =>
+            {
+                foreach (var shard in shards.All) tenancy.AddSingleTenantDatabase(shard.ConnectionString, shard.Name);
+            });
+            options.Advanced.DefaultTenantUsageEnabled = true;
+        }
         options.DatabaseSchemaName = Schema;
         options.UseSystemTextJsonForSerialization(EnumStorage.AsString, Casing.CamelCase);
 
@@ -57,4 +73,13 @@ public static class MartenSetup
             .Index([view => view.Scope, view => view.AppId, view => view.PositionTx, view => view.PositionIndex],
                 index => index.Name = "ix_recordview_feed_by_app");
     }
+}
+
+/// <summary>Marten opens each shard's pool as the server opens every other (several hosts included).</summary>
+internal sealed class ShardDataSources : INpgsqlDataSourceFactory
+{
+    public NpgsqlDataSource Create(string connectionString) => DataSources.Create(connectionString);
+
+    public NpgsqlDataSource Create(string masterConnectionString, string databaseName) =>
+        DataSources.Create(new NpgsqlConnectionStringBuilder(masterConnectionString) { Database = databaseName }.ConnectionString);
 }

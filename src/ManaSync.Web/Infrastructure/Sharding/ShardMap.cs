@@ -1,0 +1,97 @@
+using System.Collections.Concurrent;
+using Npgsql;
+
+namespace ManaSync.Web.Infrastructure.Sharding;
+
+/// <summary>
+/// Where each scope (a user's own records, or a shared space's) lives: one row per scope in main's
+/// <c>manasync.shard_map</c>. A scope is placed the first time anyone asks where it is — a writer about to store
+/// into it, or a reader about to read it — by <see cref="ShardSet.PlaceNew"/>, and stays there until moved. Readers
+/// place too: a reader that skipped a scope it found unplaced could hand out a cursor past a write that placed it
+/// a moment later. Scopes stored before SHARDS was first set are recorded as main's when the map is created.
+/// </summary>
+public sealed class ShardMap(ShardDatabases databases)
+{
+    /// <summary>Homes change only by a move; the bound keeps a node's memory flat however many scopes it has met.</summary>
+    private const int MaxCached = 100_000;
+
+    private readonly ConcurrentDictionary<string, string> _homes = new(StringComparer.Ordinal);
+
+    private const string Schema = """
+        create table if not exists manasync.shard_map (
+          scope text primary key,
+          shard text not null,
+          placed_at timestamptz not null default now()
+        );
+        create table if not exists manasync.shard_map_started (started_at timestamptz not null);
+        """;
+
+    /// <summary>
+    /// The scopes main held before it had a map are main's. Their views are read with row security lifted for this
+    /// transaction alone (the owner may; nothing else runs in it), once, by the first node to start sharded.
+    /// </summary>
+    private const string Start = """
+        select pg_advisory_xact_lock(hashtextextended('manasync.shard_map', 0));
+        do $$
+        begin
+          if not exists (select from manasync.shard_map_started) then
+            alter table manasync.mt_doc_recordview no force row level security;
+            insert into manasync.shard_map (scope, shard)
+              select distinct scope, 'main' from manasync.mt_doc_recordview on conflict do nothing;
+            alter table manasync.mt_doc_recordview force row level security;
+            insert into manasync.shard_map_started values (now());
+          end if;
+        end $$;
+        """;
+
+    /// <summary>Creates the map in main and records main's existing scopes (idempotent).</summary>
+    public static async Task CreateAsync(NpgsqlDataSource main, CancellationToken cancellation)
+    {
+        await using var connection = await main.OpenConnectionAsync(cancellation);
+        await using var transaction = await connection.BeginTransactionAsync(cancellation);
+        await using (var command = new NpgsqlCommand(Schema + Start, connection, transaction))
+            await command.ExecuteNonQueryAsync(cancellation);
+        await transaction.CommitAsync(cancellation);
+    }
+
+    /// <summary>The shard of each scope, placing those never seen before.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> HomesAsync(IEnumerable<string> scopes, CancellationToken cancellation)
+    {
+        var homes = new Dictionary<string, string>(StringComparer.Ordinal);
+        var unknown = new List<string>();
+        foreach (var scope in scopes.Distinct())
+            if (_homes.TryGetValue(scope, out var shard)) homes[scope] = shard;
+            else unknown.Add(scope);
+        if (unknown.Count == 0) return homes;
+
+        var placements = unknown.Select(databases.Shards.PlaceNew).ToArray();
+        if (_homes.Count > MaxCached) _homes.Clear();
+        // A placement another node committed while this one waited shows in neither half of the statement
+        // (its snapshot predates it): read those again.
+        for (var missing = unknown; missing.Count > 0; missing = missing.Where(scope => !homes.ContainsKey(scope)).ToList())
+        {
+            await using var command = databases.Main.CreateCommand(
+                "with placed as (insert into manasync.shard_map (scope, shard) select * from unnest($1::text[], $2::text[]) " +
+                "on conflict do nothing returning scope, shard) " +
+                "select scope, shard from placed union all select scope, shard from manasync.shard_map where scope = any($1)");
+            command.Parameters.Add(new NpgsqlParameter { Value = missing.ToArray() });
+            command.Parameters.Add(new NpgsqlParameter { Value = missing.Select(scope => placements[unknown.IndexOf(scope)]).ToArray() });
+            await using var reader = await command.ExecuteReaderAsync(cancellation);
+            while (await reader.ReadAsync(cancellation))
+            {
+                var (scope, shard) = (reader.GetString(0), reader.GetString(1));
+                homes[scope] = shard;
+                _homes[scope] = shard;
+            }
+        }
+        return homes;
+    }
+
+    /// <summary>Where a scope lives, without placing it: null when it has never been placed.</summary>
+    public static async Task<string?> FindAsync(NpgsqlDataSource main, string scope, CancellationToken cancellation)
+    {
+        await using var command = main.CreateCommand("select shard from manasync.shard_map where scope = $1");
+        command.Parameters.Add(new NpgsqlParameter { Value = scope });
+        return await command.ExecuteScalarAsync(cancellation) as string;
+    }
+}
