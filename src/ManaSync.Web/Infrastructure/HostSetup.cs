@@ -40,7 +40,6 @@ public static class HostSetup
         var databases = new ShardDatabases(new ShardSet(
             shards.All.Select(shard => shard with { ConnectionString = WithConnectionDefaults(shard.ConnectionString) }).ToList(),
             settings.ShardWeights));
-        var database = databases.Shards.Main.ConnectionString;
         services.AddSingleton(databases);
         services.AddSingleton(databases.Shards);
         services.AddSingleton(databases.Main);
@@ -66,7 +65,8 @@ public static class HostSetup
         services.AddHostedService<ShardMapSetup>();
         services.AddSingleton<ShardMap>();
         services.AddSingleton(provider => new CallerSessions(provider.GetRequiredService<IDocumentStore>(),
-            DataSources.Create(ForRequests(database))));
+            databases.Shards.All.ToDictionary(shard => shard.Name, shard => DataSources.Create(ForRequests(shard.ConnectionString))),
+            provider.GetRequiredService<ShardMap>()));
 
         services.AddSingleton<LiveConnections>();
         services.AddSingleton<LiveHub>();

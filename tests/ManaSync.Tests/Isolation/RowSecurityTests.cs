@@ -168,7 +168,7 @@ public sealed class RowSecurityTests(AppFixture app) : SyncTest(app)
         var transaction = await connection.BeginTransactionAsync();
         if (caller is not null)
         {
-            await using var identity = new NpgsqlBatch(connection, transaction) { BatchCommands = { RowSecurity.IdentityCommand(caller, takeTransactionId: false) } };
+            await using var identity = new NpgsqlBatch(connection, transaction) { BatchCommands = { RowSecurity.IdentityCommand(caller, positionSql: null) } };
             await identity.ExecuteNonQueryAsync();
         }
         return (connection, transaction);

@@ -1,3 +1,4 @@
+using ManaSync.Web.Infrastructure.Sharding;
 using Npgsql;
 using Wolverine;
 using Wolverine.Runtime;
@@ -5,16 +6,19 @@ using Wolverine.Runtime;
 namespace ManaSync.Web.Features.Live;
 
 /// <summary>
-/// Listens for commits of every node (LISTEN on one dedicated connection) and hands them to this
-/// node's <see cref="ChangesCommittedHandler"/> through Wolverine's local queue. After a lost connection
-/// it reconnects and wakes every subscriber, since notifications sent meanwhile are gone.
+/// Listens for commits of every node (LISTEN on one dedicated connection per shard: a NOTIFY reaches the listeners of
+/// its own database) and hands them to this node's <see cref="ChangesCommittedHandler"/> through Wolverine's local
+/// queue. After a lost connection it reconnects and wakes every subscriber, since notifications sent meanwhile are gone.
 /// </summary>
-public sealed class ChangeListener(NpgsqlDataSource database, LiveHub hub, IWolverineRuntime wolverine, ILogger<ChangeListener> logger)
+public sealed class ChangeListener(ShardDatabases shards, LiveHub hub, IWolverineRuntime wolverine, ILogger<ChangeListener> logger)
     : BackgroundService
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
 
-    protected override async Task ExecuteAsync(CancellationToken stopping)
+    protected override Task ExecuteAsync(CancellationToken stopping) =>
+        Task.WhenAll(shards.All.Select(shard => ListenAsync(shard.Database, stopping)));
+
+    private async Task ListenAsync(NpgsqlDataSource database, CancellationToken stopping)
     {
         while (!stopping.IsCancellationRequested)
         {

@@ -78,9 +78,8 @@ public static class StreamEndpoint
                         FeedPage page;
                         do
                         {
-                            await using (var session = await sessions.ReadAsync(caller, cancellation))
-                                page = await ChangeFeed.ReadAsync(session,
-                                    new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
+                            page = await sessions.ReadFeedAsync(caller,
+                                new FeedRequest(scopes, appId, collections, since, clientId, ChangeFeed.DefaultLimit), cancellation);
                             await WritePageAsync(sse, page, cancellation);
                             since = new Since(page.Next);
                         } while (page.HasMore);

@@ -26,8 +26,7 @@ public static class PullEndpoint
             return ApiError.BadRequest($"limit must be a whole number from 1 to {ChangeFeed.MaxLimit}.");
 
         var clientId = http.Request.Headers["X-Client-Id"].ToString();
-        await using var session = await sessions.ReadAsync(caller, cancellation);
-        var page = await ChangeFeed.ReadAsync(session,
+        var page = await sessions.ReadFeedAsync(caller,
             new FeedRequest(caller.Scopes, appId, [table], since, clientId.Length > 0 ? clientId : null, limit,
                 FromScratch: since.HoldsNothing),
             cancellation);

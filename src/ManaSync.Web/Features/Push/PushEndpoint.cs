@@ -37,15 +37,20 @@ public static class PushEndpoint
         if (!Cursor.TryRead(batch!.Since, out var since))
             return ApiError.BadRequest("since is not a cursor this server issued.");
 
-        var outcome = await ChangeWriter.StoreAsync(
-            new WriteRequest(cancel => sessions.WriteAsync(caller, cancel), _ => caller, upcasting, settings.MaxClockSkew, time,
-                ReportConflicts: true),
-            batch.Changes, cancellation);
-        if (outcome.Refusal is { } refusal) return refusal.ToResult();
+        // One transaction per shard the batch writes to: one, unless it names scopes on several.
+        var outcome = new WriteOutcome(0, 0, [], null);
+        foreach (var (shard, changes) in await sessions.RouteAsync(batch.Changes, cancellation))
+        {
+            var stored = await ChangeWriter.StoreAsync(
+                new WriteRequest(cancel => sessions.WriteAsync(caller, cancel, shard), _ => caller, upcasting, settings.MaxClockSkew, time,
+                    ReportConflicts: true),
+                changes, cancellation);
+            if (stored.Refusal is { } refusal) return refusal.ToResult();
+            outcome = new WriteOutcome(outcome.Stored + stored.Stored, outcome.Skipped + stored.Skipped, [.. outcome.Conflicts, .. stored.Conflicts], null);
+        }
         SyncMetrics.Pushed(batch.Changes.Count, outcome);
 
-        await using var query = await sessions.ReadAsync(caller, cancellation);
-        var page = await ChangeFeed.ReadAsync(query,
+        var page = await sessions.ReadFeedAsync(caller,
             new FeedRequest(caller.Scopes, appId, null, since, batch.ClientId, ServerChangesLimit), cancellation);
         return Results.Json(
             new SyncResponse(page.Changes, outcome.Conflicts, page.NextToken, page.HasMore ? true : null),

@@ -93,7 +93,7 @@ public static class ChangeFeed
     /// row from the cursor on for each page, which made an initial sync quadratic (docs/benchmarks.md).
     /// Parameters are numbered, so the statements below use the ranges twice with one set of values.
     /// </summary>
-    private sealed class FeedRanges
+    internal sealed class FeedRanges
     {
         private readonly List<object> _parameters = [];
 
@@ -110,6 +110,11 @@ public static class ChangeFeed
             var needs = ReaderNeeds(request.ExcludeClientId);
             // Read one row more than asked, to tell a full last page from a cut one.
             var limit = Parameter(request.Limit + 1);
+            // The newest row of each range, read backwards from the end of its index: max() checked every row's
+            // row security from the cursor on, and a read from an old cursor paid for the whole rest of the feed.
+            Newest = $"select coalesce(max(range.newest), 0) from {Sources} cross join lateral (" +
+                     $"select v.position_tx as newest from manasync.mt_doc_recordview as v where {Filter} " +
+                     "order by v.position_tx desc, v.position_index desc limit 1) as range";
             Page = horizon =>
                 $"select page.data, page.position_tx, page.position_index from {Sources} cross join lateral (" +
                 $"select {needs}, v.position_tx, v.position_index " +
@@ -120,6 +125,9 @@ public static class ChangeFeed
 
         public string Sources { get; }
         public string Filter { get; }
+
+        /// <summary>The newest committed change in the ranges (0 if none): a statement of one row and column.</summary>
+        public string Newest { get; }
 
         /// <summary>The page's statement, below the given horizon (an expression).</summary>
         public Func<string, string> Page { get; }
@@ -161,12 +169,7 @@ public static class ChangeFeed
     {
         var sql =
             "select head.newest, head.horizon, head.clock, page.data from (select " +
-            // The newest row of each range, read backwards from the end of its index: max() checked every row's
-            // row security from the cursor on, and a read from an old cursor paid for the whole rest of the feed.
-            $"(select coalesce(max(range.newest), 0) from {ranges.Sources} cross join lateral (" +
-            $"select v.position_tx as newest from manasync.mt_doc_recordview as v where {ranges.Filter} " +
-            "order by v.position_tx desc, v.position_index desc limit 1) as range) as newest, " +
-            $"{Horizon} as horizon, ({FeedClock.LatestSql}) as clock) as head " +
+            $"({ranges.Newest}) as newest, {Horizon} as horizon, ({FeedClock.LatestSql}) as clock) as head " +
             $"left join lateral ({ranges.Page("head.horizon")}) as page on true " +
             "order by page.position_tx, page.position_index";
         await using var reader = await scope.ExecuteAsync([ranges.Command(sql)], cancellation);
@@ -181,7 +184,7 @@ public static class ChangeFeed
         return (head!, rows);
     }
 
-    private static async Task<List<RecordView>> ReadPageAsync(CallerSession<IQuerySession> scope, FeedRanges ranges, long horizon,
+    internal static async Task<List<RecordView>> ReadPageAsync(CallerSession<IQuerySession> scope, FeedRanges ranges, long horizon,
         CancellationToken cancellation)
     {
         await using var reader = await scope.ExecuteAsync([ranges.Command(ranges.Page(ranges.NextParameter), horizon)], cancellation);
@@ -197,9 +200,9 @@ public static class ChangeFeed
     /// A change a reader saw committed was in that WAL (a commit becomes visible only after the synchronous
     /// standby has it), so every transaction on the new primary gets an id above it (docs/architecture.md).
     /// </summary>
-    private static long ResumeAt(long horizon, long newestSeen) => Math.Min(horizon, newestSeen + 1);
+    internal static long ResumeAt(long horizon, long newestSeen) => Math.Min(horizon, newestSeen + 1);
 
-    private static Position After(RecordView view) => view.Position with { Index = view.PositionIndex + 1 };
+    internal static Position After(RecordView view) => view.Position with { Index = view.PositionIndex + 1 };
 
     /// <summary>The commit horizon: the oldest transaction id still running anywhere.</summary>
     private const string Horizon = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint";

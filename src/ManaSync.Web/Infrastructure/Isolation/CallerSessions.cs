@@ -1,4 +1,9 @@
 using System.Data;
+using ManaSync.Web.Configuration;
+using ManaSync.Projections.Records;
+using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Features.WritePath;
+using ManaSync.Web.Infrastructure.Sharding;
 using Marten;
 using SessionOptions = Marten.Services.SessionOptions;
 using Npgsql;
@@ -8,32 +13,86 @@ namespace ManaSync.Web.Infrastructure.Isolation;
 /// <summary>
 /// Sessions that act for a caller, on connections of the restricted role (<see cref="RowSecurity.ConnectingAsAppRole"/>),
 /// with the caller's identity set for each transaction (see <see cref="RowSecurity"/>). Every request path that touches
-/// user data goes through here.
+/// user data goes through here. With shards there is a pool per shard, and a session is on one shard (main unless
+/// named); a writer's position is then a stamp (<see cref="FeedStamps"/>), not its transaction id.
 /// </summary>
-public sealed class CallerSessions(IDocumentStore store, NpgsqlDataSource callers) : IAsyncDisposable
+public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<string, NpgsqlDataSource> callers, ShardMap shards)
+    : IAsyncDisposable
 {
+    private bool Sharded => callers.Count > 1;
+
     /// <summary>A session whose saves stay in its transaction until <see cref="CallerSession{T}.CommitAsync"/>.</summary>
-    public async Task<CallerSession<IDocumentSession>> WriteAsync(Caller caller, CancellationToken cancellation)
+    public async Task<CallerSession<IDocumentSession>> WriteAsync(Caller caller, CancellationToken cancellation, string shard = ShardList.Main)
     {
-        var (connection, transaction) = await BeginAsync(callers, IsolationLevel.ReadCommitted, cancellation);
-        return new(store.LightweightSession(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false)), store.Options.Serializer(),
-            connection, transaction, () => RowSecurity.IdentityCommand(caller, takeTransactionId: true));
+        var (connection, transaction) = await BeginAsync(callers[shard], IsolationLevel.ReadCommitted, cancellation);
+        return new(store.LightweightSession(OnShard(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false), shard)),
+            store.Options.Serializer(), connection, transaction,
+            () => RowSecurity.IdentityCommand(caller, Sharded ? FeedStamps.TakeSql : RowSecurity.TransactionIdSql));
     }
 
     /// <summary>
     /// Reads in which every round trip stands alone: no transaction to begin or end, each batch its own implicit
-    /// transaction (and snapshot), opened by the caller's identity. It takes no transaction id, so it holds back no cursor.
+    /// transaction (and snapshot), opened by the caller's identity. It takes no position, so it holds back no cursor.
     /// </summary>
-    public async Task<CallerSession<IQuerySession>> ReadAsync(Caller caller, CancellationToken cancellation) =>
-        new(null, store.Options.Serializer(), await callers.OpenConnectionAsync(cancellation), null,
-            () => RowSecurity.IdentityCommand(caller, takeTransactionId: false));
+    public async Task<CallerSession<IQuerySession>> ReadAsync(Caller caller, CancellationToken cancellation, string shard = ShardList.Main) =>
+        new(null, store.Options.Serializer(), await callers[shard].OpenConnectionAsync(cancellation), null,
+            () => RowSecurity.IdentityCommand(caller, null));
 
     /// <summary>Reads that must agree with each other: one repeatable-read snapshot, with a Marten session in it.</summary>
     public async Task<CallerSession<IQuerySession>> SnapshotAsync(Caller caller, CancellationToken cancellation)
     {
-        var (connection, transaction) = await BeginAsync(callers, IsolationLevel.RepeatableRead, cancellation);
+        var (connection, transaction) = await BeginAsync(callers[ShardList.Main], IsolationLevel.RepeatableRead, cancellation);
         return new(store.QuerySession(SessionOptions.ForTransaction(transaction)), store.Options.Serializer(), connection, transaction,
-            () => RowSecurity.IdentityCommand(caller, takeTransactionId: false));
+            () => RowSecurity.IdentityCommand(caller, null));
+    }
+
+    /// <summary>One page of the caller's feed: from main alone, or with shards from every shard holding the caller's scopes.</summary>
+    public async Task<FeedPage> ReadFeedAsync(Caller caller, FeedRequest request, CancellationToken cancellation)
+    {
+        if (!Sharded)
+        {
+            await using var session = await ReadAsync(caller, cancellation);
+            return await ChangeFeed.ReadAsync(session, request, cancellation);
+        }
+
+        var homes = await shards.HomesAsync(request.Scopes, cancellation);
+        var reads = new List<ShardRead>();
+        try
+        {
+            foreach (var shard in request.Scopes.GroupBy(scope => homes[scope]))
+                reads.Add(new ShardRead(shard.Key, await ReadAsync(caller, cancellation, shard.Key), shard.ToList()));
+            // Main's session serves the feed clock too; it is used before and after the shards' reads, never beside them.
+            var main = reads.FirstOrDefault(read => read.Shard == ShardList.Main)?.Session;
+            await using var ownMain = main is null ? await ReadAsync(caller, cancellation) : null;
+            return await ShardedFeed.ReadAsync(main ?? ownMain!, reads, request, cancellation);
+        }
+        finally
+        {
+            foreach (var read in reads) await read.Session.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// The changes grouped by the shard of the scope each names, in their order within each shard: main alone
+    /// unsharded. A record lives where its named scope's shard is; a record moving between scopes on different shards
+    /// is not followed there yet (docs/architecture.md, "Shards").
+    /// </summary>
+    public async Task<IReadOnlyList<(string Shard, IReadOnlyList<IncomingChange> Changes)>> RouteAsync(IReadOnlyList<IncomingChange> changes,
+        CancellationToken cancellation)
+    {
+        if (!Sharded) return [(ShardList.Main, changes)];
+        var homes = await shards.HomesAsync(changes.Select(NamedScope), cancellation);
+        return changes.GroupBy(change => homes[NamedScope(change)])
+            .Select(group => (group.Key, (IReadOnlyList<IncomingChange>)group.ToList()))
+            .ToList();
+    }
+
+    private static string NamedScope(IncomingChange change) => RecordKey.ScopeOf(change.UserId, change.Space);
+
+    private SessionOptions OnShard(SessionOptions options, string shard)
+    {
+        if (Sharded) options.TenantId = shard;
+        return options;
     }
 
     /// <summary>Opens a connection and begins a transaction; Npgsql sends the begin with the first statement.</summary>
@@ -52,7 +111,10 @@ public sealed class CallerSessions(IDocumentStore store, NpgsqlDataSource caller
         }
     }
 
-    public ValueTask DisposeAsync() => callers.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var pool in callers.Values) await pool.DisposeAsync();
+    }
 }
 
 /// <summary>

@@ -125,13 +125,12 @@ public static class RowSecurity
     /// <summary>
     /// Sets the caller for the rest of the transaction (for a read without one, the implicit transaction of its
     /// batch). It is sent with a transaction's first statements, in their round trip (see
-    /// <see cref="CallerSession{TSession}"/>): one row, whose last column is the transaction id.
+    /// <see cref="CallerSession{TSession}"/>): one row, whose last column is the position of what the transaction stores.
     /// </summary>
-    /// <param name="takeTransactionId">Also start the transaction's id (xid8): writers need it as the position of what
-    /// they store; readers must not take one, or they would hold back cursors.</param>
-    public static NpgsqlBatchCommand IdentityCommand(Caller caller, bool takeTransactionId) =>
-        new($"select set_config('{UserSetting}', $1, true), set_config('{ScopesSetting}', $2, true), " +
-            (takeTransactionId ? TransactionIdSql : "null::bigint"))
+    /// <param name="positionSql">For a writer, the expression of its position (<see cref="TransactionIdSql"/>, or with shards
+    /// a stamp); readers take none, or they would hold back cursors.</param>
+    public static NpgsqlBatchCommand IdentityCommand(Caller caller, string? positionSql) =>
+        new($"select set_config('{UserSetting}', $1, true), set_config('{ScopesSetting}', $2, true), {positionSql ?? "null::bigint"}")
         {
             Parameters = { new NpgsqlParameter { Value = caller.UserId }, new NpgsqlParameter { Value = ArrayLiteral(caller.Scopes) } },
         };

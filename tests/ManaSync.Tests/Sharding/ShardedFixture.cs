@@ -1,0 +1,57 @@
+using ManaSync.Testing;
+using ManaSync.Tests.Support;
+using Npgsql;
+using Xunit;
+
+namespace ManaSync.Tests.Sharding;
+
+/// <summary>
+/// A host on two shards in two clusters: main (cluster 0) and s2 (cluster 1), with fake auth and credits services
+/// for memberships. Tests say where their scopes live (<see cref="PlaceAsync"/>) before they write.
+/// </summary>
+public sealed class ShardedFixture : AppFixture
+{
+    public FakeManaServices Services { get; private set; } = null!;
+    public string Shard2 { get; private set; } = null!;
+
+    protected override async Task BeforeStartAsync()
+    {
+        Services = await FakeManaServices.StartAsync();
+        Shard2 = await TestCluster.CreateDatabaseAsync(1);
+    }
+
+    protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>
+    {
+        ["MANA_AUTH_URL"] = Services.Url,
+        ["MANA_CREDITS_URL"] = Services.Url,
+        ["SHARDS"] = $"s2={Shard2}",
+    };
+
+    /// <summary>Places scopes ("u:alice", "s:team") before anyone asks where they are.</summary>
+    public async Task PlaceAsync(params (string Scope, string Shard)[] placements)
+    {
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        foreach (var (scope, shard) in placements)
+        {
+            await using var place = new NpgsqlCommand("insert into manasync.shard_map (scope, shard) values ($1, $2)", connection)
+            {
+                Parameters = { new() { Value = scope }, new() { Value = shard } },
+            };
+            await place.ExecuteNonQueryAsync();
+        }
+    }
+
+    public override async Task DisposeAsync()
+    {
+        await base.DisposeAsync();
+        await Services.DisposeAsync();
+    }
+}
+
+/// <summary>Sharded tests hold write transactions open; the clusters' horizons are shared, so they run alone.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class ShardedCollection : ICollectionFixture<ShardedFixture>
+{
+    public const string Name = "sharded";
+}
