@@ -3,8 +3,9 @@ using Npgsql;
 namespace ManaSync.Web.Infrastructure;
 
 /// <summary>
-/// Whether a failure means no writable PostgreSQL answered — down, restarting, or failing over to a standby —
-/// so the request stored nothing it can know of and a retry will do: the client gets a 503, not a 500.
+/// Whether a failure means no writable PostgreSQL answered — down, restarting, or failing over to a standby, or no
+/// longer the shard of the scope written — so the request stored nothing it can know of and a retry will do: the
+/// client gets a 503, not a 500.
 /// </summary>
 public static class DatabaseUnavailable
 {
@@ -33,5 +34,6 @@ public static class DatabaseUnavailable
         sqlState.StartsWith("08", StringComparison.Ordinal) // connection exceptions
         || sqlState is "57P01" or "57P02" or "57P03"        // admin shutdown, crash shutdown, cannot connect now (starting, promoting)
         || sqlState is "25006"                              // read-only transaction: a primary demoted under an open connection
-        || sqlState is "53300";                             // too many connections
+        || sqlState is "53300"                              // too many connections
+        || sqlState is Sharding.ScopeFences.MovedState;     // a scope that has moved to another shard: the next try goes there
 }

@@ -8,6 +8,7 @@ using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.Metrics;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Features.Tenancy;
+using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure.Isolation;
 using ManaSync.Web.Infrastructure.Preamble;
 using ManaSync.Web.Infrastructure.Sharding;
@@ -62,7 +63,7 @@ public static class HostSetup
         // After Marten's own start-up work, which creates the tables the policies protect.
         services.AddHostedService<RowSecuritySetup>();
         services.AddHostedService<FeedClockSetup>();
-        services.AddHostedService<ShardMapSetup>();
+        services.AddHostedService<ShardSetup>();
         services.AddSingleton<ShardMap>();
         services.AddSingleton(provider => new CallerSessions(provider.GetRequiredService<IDocumentStore>(),
             databases.Shards.All.ToDictionary(shard => shard.Name, shard => DataSources.Create(ForRequests(shard.ConnectionString))),
@@ -73,6 +74,7 @@ public static class HostSetup
         services.AddSingleton<TokenValidator>();
         services.AddSingleton<WebSocketSession.Services>();
         services.AddHostedService<ChangeListener>();
+        services.AddHostedService<PendingWritesSweeper>();
 
         // Production loads the code Wolverine and Marten generate from what is compiled in
         // (Internal/Generated, written by `codegen write`) instead of compiling it at start-up;

@@ -6,6 +6,7 @@ using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using ManaSync.Web.Infrastructure.Preamble;
+using ManaSync.Web.Infrastructure.Sharding;
 using Microsoft.AspNetCore.Mvc;
 using Wolverine.Http;
 
@@ -26,7 +27,7 @@ public static class PushEndpoint
     [ProducesResponseType<ApiError>(StatusCodes.Status413PayloadTooLarge)]
     [ProducesResponseType<ApiError>(StatusCodes.Status503ServiceUnavailable)]
     public static async Task<IResult> Post(string appId, [NotBody] Caller caller, HttpContext http, CallerSessions sessions,
-        ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time, CancellationToken cancellation)
+        ShardDatabases databases, ChangeUpcasting upcasting, ServerSettings settings, TimeProvider time, CancellationToken cancellation)
     {
         if (await RequestBody.ReadAsync(http.Request, cancellation) is not { } body)
             return ApiError.PayloadTooLarge($"The body is larger than {RequestBody.MaxBytes} bytes; split the batch.");
@@ -37,17 +38,11 @@ public static class PushEndpoint
         if (!Cursor.TryRead(batch!.Since, out var since))
             return ApiError.BadRequest("since is not a cursor this server issued.");
 
-        // One transaction per shard the batch writes to: one, unless it names scopes on several.
-        var outcome = new WriteOutcome(0, 0, [], null);
-        foreach (var (shard, changes) in await sessions.RouteAsync(batch.Changes, cancellation))
-        {
-            var stored = await ChangeWriter.StoreAsync(
-                new WriteRequest(cancel => sessions.WriteAsync(caller, cancel, shard), _ => caller, upcasting, settings.MaxClockSkew, time,
-                    ReportConflicts: true),
-                changes, cancellation);
-            if (stored.Refusal is { } refusal) return refusal.ToResult();
-            outcome = new WriteOutcome(outcome.Stored + stored.Stored, outcome.Skipped + stored.Skipped, [.. outcome.Conflicts, .. stored.Conflicts], null);
-        }
+        var outcome = await ShardedWrite.StoreBatchAsync(sessions, databases, caller, batch.Changes,
+            shard => new WriteRequest(cancel => sessions.WriteAsync(caller, cancel, shard), _ => caller, upcasting, settings.MaxClockSkew, time,
+                ReportConflicts: true),
+            cancellation);
+        if (outcome.Refusal is { } refusal) return refusal.ToResult();
         SyncMetrics.Pushed(batch.Changes.Count, outcome);
 
         var page = await sessions.ReadFeedAsync(caller,

@@ -1,6 +1,7 @@
 using ManaSync.Projections.Records;
 using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
+using ManaSync.Web.Infrastructure.Sharding;
 using Npgsql;
 
 namespace ManaSync.Web.Features.Sync;
@@ -18,21 +19,26 @@ public static class ShardedFeed
 {
     /// <param name="main">A session on main, whose feed clock writes the time in front of every token.</param>
     /// <param name="shards">The shards holding the reader's scopes; each session is used by this read alone.</param>
+    /// <param name="acceptFenced">Read scopes a shard has fenced (<see cref="ScopeFences"/>) there all the same: the caller has just
+    /// read the shard map afresh and it still sends them there (a move has fenced them and not yet switched: their
+    /// data there is complete, since nothing is written to them meanwhile).</param>
+    /// <exception cref="ScopesFencedException">A shard has fenced scopes it was asked for.</exception>
     public static async Task<FeedPage> ReadAsync(CallerSession<IQuerySession> main, IReadOnlyList<ShardRead> shards, FeedRequest request,
-        CancellationToken cancellation)
+        bool acceptFenced, CancellationToken cancellation)
     {
         var clock = await ReadClockAsync(main, request.Since.Legacy, cancellation);
         if (clock.LegacyStart is { } start)
             request = request with { Since = request.Since with { From = new Position(start, 0), Legacy = null } };
 
         var ranges = shards.Select(shard => new ChangeFeed.FeedRanges(request with { Scopes = shard.Scopes })).ToList();
-        var (horizon, newest) = await ReadHorizonAsync(shards, ranges, cancellation);
+        var (horizon, newest, fenced) = await ReadHorizonAsync(shards, ranges, cancellation);
+        if (fenced.Count > 0 && !acceptFenced) throw new ScopesFencedException(fenced);
         var deadline = DateTime.UtcNow + ChangeFeed.MaxSettleWait;
         // Committed changes beyond the horizon: an older write still running holds them back. Wait briefly, as ChangeFeed does.
         while (horizon <= newest && DateTime.UtcNow < deadline)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
-            (horizon, newest) = await ReadHorizonAsync(shards, ranges, cancellation);
+            (horizon, newest, _) = await ReadHorizonAsync(shards, ranges, cancellation);
         }
         var heldBack = horizon <= newest;
         var from = request.Since.From.Tx > horizon ? new Position(horizon, 0) : request.Since.From;
@@ -73,8 +79,8 @@ public static class ShardedFeed
         return new Clock(latest, reader.GetInt64(0));
     }
 
-    /// <summary>A shard's last stamp, smallest running stamp and newest change in the reader's ranges.</summary>
-    private sealed record Head(long Last, long? Running, long Newest)
+    /// <summary>A shard's last stamp, smallest running stamp, newest change in the reader's ranges, and the reader's scopes it has fenced.</summary>
+    private sealed record Head(long Last, long? Running, long Newest, string[] Fenced)
     {
         public long Horizon => Math.Min(Running ?? long.MaxValue, Last + 1);
     }
@@ -84,26 +90,26 @@ public static class ShardedFeed
     /// with one (or, when none has one, to the highest): their last stamp would otherwise hold every reader back.
     /// A shard raised is read again after the raise, since a writer may have taken a stamp below it just before.
     /// </summary>
-    private static async Task<(long Horizon, long Newest)> ReadHorizonAsync(IReadOnlyList<ShardRead> shards, List<ChangeFeed.FeedRanges> ranges,
+    private static async Task<(long Horizon, long Newest, IReadOnlyList<string> Fenced)> ReadHorizonAsync(IReadOnlyList<ShardRead> shards, List<ChangeFeed.FeedRanges> ranges,
         CancellationToken cancellation)
     {
-        var heads = await Task.WhenAll(shards.Select((shard, i) => ReadHeadAsync(shard.Session, ranges[i], null, cancellation)));
+        var heads = await Task.WhenAll(shards.Select((shard, i) => ReadHeadAsync(shard, ranges[i], null, cancellation)));
         var busy = heads.Where(head => head.Running is not null).Select(head => head.Horizon).ToList();
         var target = busy.Count > 0 ? busy.Min() : heads.Max(head => head.Horizon);
         for (var i = 0; i < heads.Length; i++)
             if (heads[i].Running is null && heads[i].Horizon < target)
-                heads[i] = await ReadHeadAsync(shards[i].Session, ranges[i], target, cancellation);
-        return (heads.Min(head => head.Horizon), heads.Max(head => head.Newest));
+                heads[i] = await ReadHeadAsync(shards[i], ranges[i], target, cancellation);
+        return (heads.Min(head => head.Horizon), heads.Max(head => head.Newest), heads.SelectMany(head => head.Fenced).ToList());
     }
 
     /// <param name="raiseTo">Raise the shard's stamps to this first.</param>
-    private static async Task<Head> ReadHeadAsync(CallerSession<IQuerySession> session, ChangeFeed.FeedRanges ranges, long? raiseTo,
-        CancellationToken cancellation)
+    private static async Task<Head> ReadHeadAsync(ShardRead shard, ChangeFeed.FeedRanges ranges, long? raiseTo, CancellationToken cancellation)
     {
         // The last stamp before the running ones, in separate statements in this order (FeedStamps).
-        List<NpgsqlBatchCommand> commands = [new(FeedStamps.LastSql), new(FeedStamps.RunningSql), ranges.Command(ranges.Newest)];
+        List<NpgsqlBatchCommand> commands =
+            [new(FeedStamps.LastSql), new(FeedStamps.RunningSql), ranges.Command(ranges.Newest), ScopeFences.FencedCommand(shard.Scopes)];
         if (raiseTo is { } floor) commands.Insert(0, FeedStamps.RaiseCommand(floor));
-        await using var reader = await session.ExecuteAsync(commands, cancellation);
+        await using var reader = await shard.Session.ExecuteAsync(commands, cancellation);
         if (raiseTo is not null) await reader.NextResultAsync(cancellation);
         await reader.ReadAsync(cancellation);
         var last = reader.GetInt64(0);
@@ -112,6 +118,15 @@ public static class ShardedFeed
         long? running = await reader.IsDBNullAsync(0, cancellation) ? null : reader.GetInt64(0);
         await reader.NextResultAsync(cancellation);
         await reader.ReadAsync(cancellation);
-        return new Head(last, running, reader.GetInt64(0));
+        var newest = reader.GetInt64(0);
+        await reader.NextResultAsync(cancellation);
+        await reader.ReadAsync(cancellation);
+        return new Head(last, running, newest, reader.GetFieldValue<string[]>(0));
     }
+}
+
+/// <summary>Scopes a shard was asked for have left it: the reader's shard map is out of date.</summary>
+public sealed class ScopesFencedException(IReadOnlyList<string> scopes) : Exception($"Scopes moved to another shard: {string.Join(", ", scopes)}")
+{
+    public IReadOnlyList<string> Scopes { get; } = scopes;
 }

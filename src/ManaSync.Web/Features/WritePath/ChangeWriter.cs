@@ -4,6 +4,7 @@ using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure.Isolation;
+using ManaSync.Web.Infrastructure.Sharding;
 using Marten;
 using Npgsql;
 
@@ -141,9 +142,13 @@ public static class ChangeWriter
         CallerSession<IDocumentSession> scope, List<string> lockKeys, string[] recordKeys, Guid[] eventIds, CancellationToken cancellation)
     {
         // Deployed clients choose no eventIds: then there is nothing stored to look for (planning the lookup alone cost more than the locks).
-        await using var reader = await scope.ExecuteAsync(eventIds.Length == 0
-            ? [WriteLocks.Command(lockKeys), RecordHomes.ReadCommand(recordKeys)]
-            : [WriteLocks.Command(lockKeys), EventLog.StoredCommand(eventIds), RecordHomes.ReadCommand(recordKeys)], cancellation);
+        List<NpgsqlBatchCommand> commands = [WriteLocks.Command(lockKeys)];
+        // With shards, the scopes behind the locks are entered too: a scope that has left this shard is not written here.
+        if (scope.EntersScopes && lockKeys.Count > 0) commands.Add(ScopeFences.EnterCommand(lockKeys.Select(WriteLocks.ScopeOf)));
+        if (eventIds.Length > 0) commands.Add(EventLog.StoredCommand(eventIds));
+        commands.Add(RecordHomes.ReadCommand(recordKeys));
+        await using var reader = await scope.ExecuteAsync(commands, cancellation);
+        if (scope.EntersScopes && lockKeys.Count > 0) await reader.NextResultAsync(cancellation);
         var stored = new Dictionary<Guid, ChangeRecorded>();
         if (eventIds.Length > 0)
         {

@@ -30,6 +30,12 @@ public static class WriteLocks
             .Select(write => SpaceLockKey(write.AppId, RecordKey.ScopeOf(write.UserId, write.SpaceId)))
             .Distinct();
 
+    /// <summary>The scope a lock guards: a stream's lock its user's own records, a space's lock that space's.</summary>
+    public static string ScopeOf(string lockKey) =>
+        lockKey.StartsWith("stream:", StringComparison.Ordinal)
+            ? RecordKey.UserScope(lockKey[(lockKey.IndexOf(':', "stream:".Length) + 1)..])
+            : JsonSerializer.Deserialize<string[]>(lockKey["space:".Length..])![1];
+
     public static NpgsqlBatchCommand Command(IEnumerable<string> lockKeys) =>
         SessionBatch.Command(
             "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest($1::text[]) as k order by h) as locks",

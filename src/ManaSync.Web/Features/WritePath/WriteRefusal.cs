@@ -23,5 +23,9 @@ public sealed record WriteRefusal(int Status, string Error, string Message, int?
         new(StatusCodes.Status503ServiceUnavailable, "membership_unavailable",
             $"changes[{index}]: space memberships cannot be checked right now; retry shortly.", index);
 
+    /// <summary>The same refusal for a change numbered differently: its place in the request rather than in a part of it.</summary>
+    public WriteRefusal Renumbered(Func<int, int> original) =>
+        Index is { } index ? this with { Index = original(index), Message = Message.Replace($"changes[{index}]", $"changes[{original(index)}]") } : this;
+
     public IResult ToResult() => new ApiError(Error, Message, Index).ToResult(Status);
 }

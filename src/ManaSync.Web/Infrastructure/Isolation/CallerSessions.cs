@@ -27,7 +27,7 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
         var (connection, transaction) = await BeginAsync(callers[shard], IsolationLevel.ReadCommitted, cancellation);
         return new(store.LightweightSession(OnShard(SessionOptions.ForTransaction(transaction, shouldAutoCommit: false), shard)),
             store.Options.Serializer(), connection, transaction,
-            () => RowSecurity.IdentityCommand(caller, Sharded ? FeedStamps.TakeSql : RowSecurity.TransactionIdSql));
+            () => RowSecurity.IdentityCommand(caller, Sharded ? FeedStamps.TakeSql : RowSecurity.TransactionIdSql), entersScopes: Sharded);
     }
 
     /// <summary>
@@ -55,6 +55,20 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
             return await ChangeFeed.ReadAsync(session, request, cancellation);
         }
 
+        try
+        {
+            return await ReadShardsAsync(caller, request, acceptFenced: false, cancellation);
+        }
+        catch (ScopesFencedException moved)
+        {
+            // A scope has moved: read where the shard map says now (still there if the move has not switched yet).
+            shards.Forget(moved.Scopes);
+            return await ReadShardsAsync(caller, request, acceptFenced: true, cancellation);
+        }
+    }
+
+    private async Task<FeedPage> ReadShardsAsync(Caller caller, FeedRequest request, bool acceptFenced, CancellationToken cancellation)
+    {
         var homes = await shards.HomesAsync(request.Scopes, cancellation);
         var reads = new List<ShardRead>();
         try
@@ -64,7 +78,7 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
             // Main's session serves the feed clock too; it is used before and after the shards' reads, never beside them.
             var main = reads.FirstOrDefault(read => read.Shard == ShardList.Main)?.Session;
             await using var ownMain = main is null ? await ReadAsync(caller, cancellation) : null;
-            return await ShardedFeed.ReadAsync(main ?? ownMain!, reads, request, cancellation);
+            return await ShardedFeed.ReadAsync(main ?? ownMain!, reads, request, acceptFenced, cancellation);
         }
         finally
         {
@@ -73,21 +87,27 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
     }
 
     /// <summary>
-    /// The changes grouped by the shard of the scope each names, in their order within each shard: main alone
-    /// unsharded. A record lives where its named scope's shard is; a record moving between scopes on different shards
-    /// is not followed there yet (docs/architecture.md, "Shards").
+    /// Where each change is stored: the shard of the scope it names, as the places of the changes on each shard, in
+    /// shard order (main first); all of them on main unsharded. A record moving between scopes on different shards is
+    /// not followed there (docs/architecture.md, "Shards").
     /// </summary>
-    public async Task<IReadOnlyList<(string Shard, IReadOnlyList<IncomingChange> Changes)>> RouteAsync(IReadOnlyList<IncomingChange> changes,
+    public async Task<IReadOnlyList<(string Shard, IReadOnlyList<int> Indices)>> RouteAsync(IReadOnlyList<IncomingChange> changes,
         CancellationToken cancellation)
     {
-        if (!Sharded) return [(ShardList.Main, changes)];
+        if (!Sharded) return [(ShardList.Main, Enumerable.Range(0, changes.Count).ToList())];
         var homes = await shards.HomesAsync(changes.Select(NamedScope), cancellation);
-        return changes.GroupBy(change => homes[NamedScope(change)])
-            .Select(group => (group.Key, (IReadOnlyList<IncomingChange>)group.ToList()))
+        var order = shards.Shards.All.Select(shard => shard.Name).ToList();
+        return Enumerable.Range(0, changes.Count)
+            .GroupBy(index => homes[NamedScope(changes[index])])
+            .OrderBy(group => order.IndexOf(group.Key))
+            .Select(group => (group.Key, (IReadOnlyList<int>)group.ToList()))
             .ToList();
     }
 
-    private static string NamedScope(IncomingChange change) => RecordKey.ScopeOf(change.UserId, change.Space);
+    /// <summary>Forgets where these scopes live (a write found one gone from there).</summary>
+    public void Forget(IEnumerable<string> scopes) => shards.Forget(scopes);
+
+    public static string NamedScope(IncomingChange change) => RecordKey.ScopeOf(change.UserId, change.Space);
 
     private SessionOptions OnShard(SessionOptions options, string shard)
     {
@@ -125,8 +145,9 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
 /// <param name="session">Marten's session in the transaction; null for a read without one.</param>
 /// <param name="identity">Makes the statement that sets the caller: one row, whose last column is the transaction id
 /// (null for a reader).</param>
+/// <param name="entersScopes">A writer on a shard of several: it enters the scopes it writes (<see cref="ScopeFences"/>).</param>
 public sealed class CallerSession<TSession>(TSession? session, ISerializer serializer, NpgsqlConnection connection,
-    NpgsqlTransaction? transaction, Func<NpgsqlBatchCommand> identity)
+    NpgsqlTransaction? transaction, Func<NpgsqlBatchCommand> identity, bool entersScopes = false)
     : IAsyncDisposable
     where TSession : class, IQuerySession
 {
@@ -139,6 +160,8 @@ public sealed class CallerSession<TSession>(TSession? session, ISerializer seria
         : throw new InvalidOperationException(session is null
             ? "A read without a transaction has no Marten session: use ExecuteAsync."
             : "The caller's identity is sent with the session's first statements: call ExecuteAsync first.");
+
+    public bool EntersScopes => entersScopes;
 
     /// <summary>How Marten writes documents: to read them from <see cref="ExecuteAsync"/>'s results.</summary>
     public ISerializer Serializer { get; } = serializer;

@@ -17,6 +17,8 @@ public sealed class ShardMap(ShardDatabases databases)
 
     private readonly ConcurrentDictionary<string, string> _homes = new(StringComparer.Ordinal);
 
+    public ShardSet Shards => databases.Shards;
+
     private const string Schema = """
         create table if not exists manasync.shard_map (
           scope text primary key,
@@ -85,6 +87,12 @@ public sealed class ShardMap(ShardDatabases databases)
             }
         }
         return homes;
+    }
+
+    /// <summary>Forgets where these scopes live, after finding one gone from there: the next ask reads the map.</summary>
+    public void Forget(IEnumerable<string> scopes)
+    {
+        foreach (var scope in scopes) _homes.TryRemove(scope, out _);
     }
 
     /// <summary>Where a scope lives, without placing it: null when it has never been placed.</summary>

@@ -4,6 +4,7 @@ using ManaSync.Events.Upcasting;
 using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure.Isolation;
+using ManaSync.Web.Infrastructure.Sharding;
 using Microsoft.AspNetCore.Routing;
 using System;
 using System.Linq;
@@ -21,9 +22,10 @@ namespace Internal.Generated.WolverineHandlers
         private readonly ManaSync.Web.Features.Tenancy.BillingGate _billingGate;
         private readonly ManaSync.Web.Features.Tenancy.Memberships _memberships;
         private readonly ManaSync.Web.Infrastructure.Isolation.CallerSessions _callerSessions;
+        private readonly ManaSync.Web.Infrastructure.Sharding.ShardDatabases _shardDatabases;
         private readonly System.TimeProvider _timeProvider;
 
-        public POST_sync_appId(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, ManaSync.Events.Upcasting.ChangeUpcasting changeUpcasting, ManaSync.Web.Configuration.ServerSettings serverSettings, ManaSync.Web.Features.Tenancy.BillingGate billingGate, ManaSync.Web.Features.Tenancy.Memberships memberships, ManaSync.Web.Infrastructure.Isolation.CallerSessions callerSessions, System.TimeProvider timeProvider) : base(wolverineHttpOptions)
+        public POST_sync_appId(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, ManaSync.Events.Upcasting.ChangeUpcasting changeUpcasting, ManaSync.Web.Configuration.ServerSettings serverSettings, ManaSync.Web.Features.Tenancy.BillingGate billingGate, ManaSync.Web.Features.Tenancy.Memberships memberships, ManaSync.Web.Infrastructure.Isolation.CallerSessions callerSessions, ManaSync.Web.Infrastructure.Sharding.ShardDatabases shardDatabases, System.TimeProvider timeProvider) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _changeUpcasting = changeUpcasting;
@@ -31,6 +33,7 @@ namespace Internal.Generated.WolverineHandlers
             _billingGate = billingGate;
             _memberships = memberships;
             _callerSessions = callerSessions;
+            _shardDatabases = shardDatabases;
             _timeProvider = timeProvider;
         }
 
@@ -63,7 +66,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            var result = await ManaSync.Web.Features.Push.PushEndpoint.Post(appId, caller, httpContext, _callerSessions, _changeUpcasting, _serverSettings, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
+            var result = await ManaSync.Web.Features.Push.PushEndpoint.Post(appId, caller, httpContext, _callerSessions, _shardDatabases, _changeUpcasting, _serverSettings, _timeProvider, httpContext.RequestAborted).ConfigureAwait(false);
 
             await result.ExecuteAsync(httpContext).ConfigureAwait(false);
         }

@@ -1,0 +1,153 @@
+using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Infrastructure.Isolation;
+using ManaSync.Web.Infrastructure.Sharding;
+using Marten;
+
+namespace ManaSync.Web.Features.WritePath;
+
+/// <summary>One shard's share of a write: its changes (in chunks, as <see cref="ChangeWriter"/> takes them), and where
+/// each stood among the request's changes, so a refusal names the change the client sent.</summary>
+public sealed record ShardPart(string Shard, Func<IAsyncEnumerable<IReadOnlyList<IncomingChange>>> Chunks, IReadOnlyList<int> Indices);
+
+/// <summary>
+/// Stores a write whose changes live on several shards all or nothing, as far as PostgreSQL lets one shard's
+/// transaction wait for another's: each shard's part is stored in its own transaction through <see cref="ChangeWriter"/>,
+/// in shard order (so two writes cannot wait on each other's locks across shards), every transaction waits before
+/// committing until all have stored their part, and then they commit in that order. A part refused, or failing,
+/// rolls every part back. What a commit cannot make atomic — the first shard committed, a later one not, because
+/// the node died in between — the first transaction covers: it records the later parts (<see cref="PendingWrites"/>)
+/// and a sweeper on any node stores them, idempotently by the eventIds they were given first. docs/architecture.md,
+/// "Shards", has the argument.
+/// </summary>
+public static class ShardedWrite
+{
+    /// <summary>
+    /// Stores a batch of one writer's changes, each in the shard of its scope: one transaction when they all live on
+    /// one shard (always, unsharded); across shards, every part all or nothing, the later parts recorded as pending
+    /// in the first shard's transaction and forgotten once they have committed.
+    /// </summary>
+    public static async Task<WriteOutcome> StoreBatchAsync(CallerSessions sessions, ShardDatabases databases, Caller writer,
+        IReadOnlyList<IncomingChange> changes, Func<string, WriteRequest> requestOn, CancellationToken cancellation)
+    {
+        try
+        {
+            return await StoreRoutedAsync(sessions, databases, writer, changes, requestOn, cancellation);
+        }
+        catch (Exception e) when (ScopeFences.IsMoved(e))
+        {
+            // A scope has left the shard this node sent it to: forget where, and let the client's retry go where it is now.
+            sessions.Forget(changes.Select(CallerSessions.NamedScope));
+            throw;
+        }
+    }
+
+    private static async Task<WriteOutcome> StoreRoutedAsync(CallerSessions sessions, ShardDatabases databases, Caller writer,
+        IReadOnlyList<IncomingChange> changes, Func<string, WriteRequest> requestOn, CancellationToken cancellation)
+    {
+        var routes = await sessions.RouteAsync(changes, cancellation);
+        if (routes.Count == 1) return await ChangeWriter.StoreAsync(requestOn(routes[0].Shard), changes, cancellation);
+
+        changes = PendingWrites.WithEventIds(changes);
+        var parts = routes.Select(route => (route.Shard, Changes: (IReadOnlyList<IncomingChange>)route.Indices.Select(i => changes[i]).ToList(), route.Indices))
+            .ToList();
+        var pending = parts.Skip(1).Select(part => new PendingWrite(Guid.CreateVersion7(), part.Shard, writer, part.Changes)).ToList();
+        var outcome = await StoreAsync(
+            parts.Select(part => new ShardPart(part.Shard, () => new[] { part.Changes }.ToAsyncEnumerable(), part.Indices)).ToList(),
+            requestOn, (scope, cancel) => PendingWrites.RecordAsync(scope, pending, cancel), cancellation);
+        if (outcome.Refusal is null)
+        {
+            try
+            {
+                await PendingWrites.ForgetAsync(databases[parts[0].Shard], pending.Select(part => part.Id), cancellation);
+            }
+            catch (Exception e) when (DatabaseUnavailable.Is(e))
+            {
+                // Every part has committed: the write stands, and a sweeper removes the record when it finds it stored.
+            }
+        }
+        return outcome;
+    }
+
+    /// <param name="requestOn">The write request on a shard, without a BeforeCommit of its own.</param>
+    /// <param name="recordPending">In the first shard's transaction, once every later part is stored: records them.</param>
+    public static async Task<WriteOutcome> StoreAsync(IReadOnlyList<ShardPart> parts, Func<string, WriteRequest> requestOn,
+        Func<CallerSession<IDocumentSession>, CancellationToken, Task>? recordPending, CancellationToken cancellation)
+    {
+        if (parts.Count == 1) return await ChangeWriter.StoreAsync(requestOn(parts[0].Shard), parts[0].Chunks, cancellation);
+
+        var chain = new Chain(parts, requestOn, recordPending, cancellation);
+        WriteOutcome? first;
+        try
+        {
+            first = await chain.RunAsync(0);
+        }
+        finally
+        {
+            // Later parts end on their own once the first has; none is left holding its transaction.
+            await Task.WhenAll(chain.Started.OfType<Task<WriteOutcome?>>()).ContinueWith(_ => { }, CancellationToken.None);
+        }
+        var outcomes = chain.Started.Select(part => part is { IsCompletedSuccessfully: true } ? part.Result : null).Prepend(first).ToList();
+        if (chain.Started.FirstOrDefault(part => part is { IsFaulted: true }) is { } failed) await failed;
+        for (var i = 0; i < outcomes.Count; i++)
+            if (outcomes[i]?.Refusal is { } refusal)
+                return WriteOutcome.Refused(refusal.Renumbered(index => parts[i].Indices[index]));
+        if (outcomes.Any(outcome => outcome is null)) throw new InvalidOperationException("A shard's part was abandoned though none was refused.");
+        return new WriteOutcome(outcomes.Sum(o => o!.Stored), outcomes.Sum(o => o!.Skipped), outcomes.SelectMany(o => o!.Conflicts).ToList(), null);
+    }
+
+    /// <summary>Thrown into a part's transaction, before it commits, when another part will not commit.</summary>
+    private sealed class SiblingAbandoned() : Exception("Another shard's part of this write did not store; this part rolls back.");
+
+    private sealed class Chain(IReadOnlyList<ShardPart> parts, Func<string, WriteRequest> requestOn,
+        Func<CallerSession<IDocumentSession>, CancellationToken, Task>? recordPending, CancellationToken cancellation)
+    {
+        private readonly TaskCompletionSource[] _stored = parts.Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        private readonly TaskCompletionSource<bool>[] _committed =
+            parts.Select(_ => new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+
+        /// <summary>The parts after the first (part i + 1 at i), once started; a part refused before it stored starts none.</summary>
+        public Task<WriteOutcome?>?[] Started { get; } = new Task<WriteOutcome?>?[parts.Count - 1];
+
+        /// <returns>The part's outcome; null when it rolled back because another part did not store.</returns>
+        public async Task<WriteOutcome?> RunAsync(int i)
+        {
+            try
+            {
+                var outcome = await ChangeWriter.StoreAsync(requestOn(parts[i].Shard) with { BeforeCommit = (scope, _) => BeforeCommitAsync(i, scope) },
+                    parts[i].Chunks, cancellation);
+                _committed[i].TrySetResult(outcome.Refusal is null);
+                return outcome;
+            }
+            catch (SiblingAbandoned)
+            {
+                _committed[i].TrySetResult(false);
+                return null;
+            }
+            catch
+            {
+                _committed[i].TrySetResult(false);
+                throw;
+            }
+        }
+
+        /// <summary>
+        /// Part i has stored its changes: it starts the next part and waits until that one has stored too (the last
+        /// part has none to wait for), tells the part before that it has, and waits for it to commit.
+        /// </summary>
+        private async Task BeforeCommitAsync(int i, CallerSession<IDocumentSession> scope)
+        {
+            if (i < parts.Count - 1)
+            {
+                var next = Started[i] = Task.Run(() => RunAsync(i + 1), CancellationToken.None);
+                if (await Task.WhenAny(_stored[i + 1].Task, next) != _stored[i + 1].Task) throw new SiblingAbandoned();
+            }
+            if (i == 0)
+            {
+                if (recordPending is not null) await recordPending(scope, cancellation);
+                return;
+            }
+            _stored[i].TrySetResult();
+            if (!await _committed[i - 1].Task) throw new SiblingAbandoned();
+        }
+    }
+}
