@@ -1,5 +1,7 @@
 using JasperFx.CommandLine;
 using ManaSync.Projections.Records;
+using ManaSync.Web.Features.Sharding;
+using Marten;
 using ManaSync.Web.Infrastructure.Sharding;
 using Npgsql;
 
@@ -7,16 +9,23 @@ namespace ManaSync.Web.Commands;
 
 public sealed class ShardsInput : NetCoreInput
 {
-    [Description("list, or where")]
+    [Description("list, where or move")]
     public string Action { get; set; } = "";
 
     [Description("A user id or a space id")]
     public string Scope { get; set; } = "";
+
+    [Description("The shard to move the scope to")]
+    public string Target { get; set; } = "";
+
+    [Description("Seconds to wait after the switch before removing the scope from the shard it left (default 10)")]
+    public int GraceFlag { get; set; } = 10;
 }
 
 /// <summary>
 /// `shards list`: each shard with the scopes and events it holds; `shards where &lt;scope&gt;`: the shard holding a
-/// user id or space id (PROTOCOL §12). Counts read every user's rows, so this runs as a role that bypasses row security.
+/// user id or space id; `shards move &lt;scope&gt; &lt;shard&gt;`: moves it there online (PROTOCOL §12, <see cref="ScopeMove"/>).
+/// They read and write every user's rows, so they run as a role that bypasses row security.
 /// </summary>
 [Description("Show the shards and where a user or space lives", Name = "shards")]
 public sealed class ShardsCommand : JasperFxAsyncCommand<ShardsInput>
@@ -25,6 +34,8 @@ public sealed class ShardsCommand : JasperFxAsyncCommand<ShardsInput>
     {
         Usage("Each shard with its scope and event counts").Arguments(input => input.Action);
         Usage("The shard holding a user id or space id").Arguments(input => input.Action, input => input.Scope);
+        Usage("Move a user's or a space's data to another shard while the server serves").Arguments(input => input.Action, input => input.Scope,
+            input => input.Target);
     }
 
     public override async Task<bool> Execute(ShardsInput input)
@@ -43,10 +54,22 @@ public sealed class ShardsCommand : JasperFxAsyncCommand<ShardsInput>
                 }
                 return true;
             case "where" when input.Scope.Length > 0:
-                await output.WriteLineAsync(await WhereAsync(databases, input.Scope));
+                await output.WriteLineAsync((await ResolveAsync(databases, input.Scope)).Shard);
+                return true;
+            case "move" when input.Scope.Length > 0 && input.Target.Length > 0:
+                if (!databases.Shards.Contains(input.Target))
+                {
+                    await Console.Error.WriteLineAsync($"No shard is named '{input.Target}'.");
+                    return false;
+                }
+                var move = new ScopeMove(host.Services.GetRequiredService<IDocumentStore>(), databases);
+                var report = await move.RunAsync((await ResolveAsync(databases, input.Scope)).Scope, input.Target,
+                    TimeSpan.FromSeconds(input.GraceFlag), Console.Error, CancellationToken.None);
+                await output.WriteLineAsync($"{report.Scope} moved from {report.From} to {report.To}: {report.Events} events, {report.Views} records; " +
+                                            $"{report.Removed} events removed from {report.From}");
                 return true;
             default:
-                await Console.Error.WriteLineAsync("usage: shards list | shards where <user or space id>");
+                await Console.Error.WriteLineAsync("usage: shards list | shards where <user or space id> | shards move <user or space id> <shard>");
                 return false;
         }
     }
@@ -61,15 +84,18 @@ public sealed class ShardsCommand : JasperFxAsyncCommand<ShardsInput>
     }
 
     /// <summary>
-    /// A user's own scope if placed, else a space's of that id; neither placed: where the user's data will go. (An id that
-    /// is both a user's and a space's is read as the user's: space ids are the auth service's organisation ids.)
+    /// The scope an id names and where it lives: a user's own scope if placed, else a space's of that id; neither placed:
+    /// the user's, and where its data will go. (An id that is both a user's and a space's is read as the user's: space
+    /// ids are the auth service's organisation ids. "u:…" and "s:…" name a scope outright.)
     /// </summary>
-    private static async Task<string> WhereAsync(ShardDatabases databases, string id)
+    private static async Task<(string Scope, string Shard)> ResolveAsync(ShardDatabases databases, string id)
     {
-        if (!databases.Shards.IsSharded) return databases.Shards.Main.Name;
-        var user = RecordKey.UserScope(id);
-        return await ShardMap.FindAsync(databases.Main, user, CancellationToken.None)
-               ?? await ShardMap.FindAsync(databases.Main, RecordKey.SpaceScope(id), CancellationToken.None)
-               ?? databases.Shards.PlaceNew(user);
+        string[] candidates = id.StartsWith("u:", StringComparison.Ordinal) || id.StartsWith("s:", StringComparison.Ordinal)
+            ? [id]
+            : [RecordKey.UserScope(id), RecordKey.SpaceScope(id)];
+        if (!databases.Shards.IsSharded) return (candidates[0], databases.Shards.Main.Name);
+        foreach (var scope in candidates)
+            if (await ShardMap.FindAsync(databases.Main, scope, CancellationToken.None) is { } shard) return (scope, shard);
+        return (candidates[0], databases.Shards.PlaceNew(candidates[0]));
     }
 }

@@ -20,12 +20,14 @@ public sealed class ShardedFixture : AppFixture
         Shard2 = await TestCluster.CreateDatabaseAsync(1);
     }
 
-    protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>
+    protected override IReadOnlyDictionary<string, string> Settings => new Dictionary<string, string>(ShardSettings)
     {
         ["MANA_AUTH_URL"] = Services.Url,
         ["MANA_CREDITS_URL"] = Services.Url,
-        ["SHARDS"] = $"s2={Shard2}",
     };
+
+    /// <summary>What a command run against this host's databases needs to see its shards.</summary>
+    public IReadOnlyDictionary<string, string> ShardSettings => new Dictionary<string, string> { ["SHARDS"] = $"s2={Shard2}" };
 
     /// <summary>Places scopes ("u:alice", "s:team") before anyone asks where they are.</summary>
     public async Task PlaceAsync(params (string Scope, string Shard)[] placements)
