@@ -86,6 +86,40 @@ public sealed class ShardedWriteTests(ShardedFixture app) : IAsyncLifetime
         Assert.Equal(["already-there", "left-behind"], changes.Select(change => change["id"]!.GetValue<string>()).Order());
     }
 
+    [Fact]
+    public async Task A_new_space_is_placed_with_the_user_who_first_writes_it()
+    {
+        var user = UniqueIds.New("fay");
+        var space = UniqueIds.New("personal-org");
+        app.Services.Spaces[user] = [space];
+        await app.PlaceAsync(("u:" + user, "s2"));
+
+        (await app.ClientFor(user, "laptop").PushAsync("todo", Batch(Insert("tasks", "t1", new { spaceId = space })))).AssertStatus(HttpStatusCode.OK);
+
+        await using var connection = new NpgsqlConnection(app.ConnectionString);
+        await connection.OpenAsync();
+        await using var where = new NpgsqlCommand("select shard from manasync.shard_map where scope = $1", connection)
+        {
+            Parameters = { new() { Value = "s:" + space } },
+        };
+        Assert.Equal("s2", await where.ExecuteScalarAsync());
+    }
+
+    [Fact]
+    public async Task A_record_is_not_moved_into_a_space_of_another_shard_but_merged_where_it_lives()
+    {
+        var laptop = app.ClientFor(_user, "laptop");
+        (await laptop.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "mine", updatedAt = "2026-01-01T10:00:00.000Z" })))).AssertStatus(HttpStatusCode.OK);
+        (await laptop.PushAsync("todo", Batch(Update("tasks", "t1", "spaceId", _team, "2026-01-01T10:01:00.000Z")))).AssertStatus(HttpStatusCode.OK);
+
+        var (changes, _) = await app.ClientFor(_user, "phone").PullAllAsync("todo", "tasks");
+
+        var record = Assert.Single(changes);
+        Assert.Equal("mine", record["data"]?["title"]?.GetValue<string>() ?? record["fields"]!["title"]!["value"]!.GetValue<string>());
+        Assert.Equal(1, await CountAsync(app.ConnectionString, "select count(*) from manasync.mt_doc_recordview where scope = $1", "u:" + _user));
+        Assert.Equal(0, await CountAsync(app.Shard2, "select count(*) from manasync.mt_doc_recordview where scope = $1", "s:" + _team));
+    }
+
     private IncomingChange Change(string id) => new()
     {
         EventId = Guid.NewGuid(), SchemaVersion = 1, UserId = _user, AppId = "todo", Table = "tasks", RecordId = id, Op = ChangeOp.Insert,

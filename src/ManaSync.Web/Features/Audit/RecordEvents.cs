@@ -12,7 +12,7 @@ namespace ManaSync.Web.Features.Audit;
 
 /// <summary>
 /// The events that touched one record, oldest first, as far as the caller may see them (own records
-/// and their spaces'), in the newest schema's shape.
+/// and their spaces'), in the newest schema's shape: from every shard holding the caller's scopes.
 /// </summary>
 public static class RecordEvents
 {
@@ -21,7 +21,22 @@ public static class RecordEvents
     public static async Task<IReadOnlyList<ChangeRecorded>> ReadAsync(CallerSessions sessions, Caller caller, string appId,
         string table, string recordId, ChangeUpcasting upcasting, CancellationToken cancellation)
     {
-        await using var scope = await sessions.ReadAsync(caller, cancellation);
+        var shards = await sessions.ShardsOfAsync(caller.Scopes, cancellation);
+        var events = new List<ChangeRecorded>();
+        foreach (var shard in shards) events.AddRange(await ReadShardAsync(sessions, shard, caller, appId, table, recordId, cancellation));
+        // With shards: a record's events may lie in two (it moved between them, and an event that moved it may be in both).
+        if (shards.Count > 1)
+            events = events.DistinctBy(e => e.EventId).OrderBy(e => e.CommitTx).ThenBy(e => e.CommitIndex).ToList();
+        var scopes = caller.Scopes.ToHashSet();
+        return events.Where(e => scopes.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && scopes.Contains(left))
+            .Select(upcasting.ToCurrent)
+            .ToList();
+    }
+
+    private static async Task<List<ChangeRecorded>> ReadShardAsync(CallerSessions sessions, string shard, Caller caller, string appId,
+        string table, string recordId, CancellationToken cancellation)
+    {
+        await using var scope = await sessions.ReadAsync(caller, cancellation, shard);
         await using var reader = await scope.ExecuteAsync([new NpgsqlBatchCommand(
             $"""
             select data from {MartenSetup.Schema}.mt_events
@@ -31,11 +46,7 @@ public static class RecordEvents
         {
             Parameters = { new NpgsqlParameter { Value = appId }, new NpgsqlParameter { Value = table }, new NpgsqlParameter { Value = recordId } },
         }], cancellation);
-        var events = await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Serializer, cancellation);
-        var scopes = caller.Scopes.ToHashSet();
-        return events.Where(e => scopes.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && scopes.Contains(left))
-            .Select(upcasting.ToCurrent)
-            .ToList();
+        return await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Serializer, cancellation);
     }
 
     /// <summary>Each field's live value, as clients would see it.</summary>

@@ -49,10 +49,9 @@ public static class ImportEndpoint
         if (manifest.UserId != caller.UserId)
             return new ApiError("forbidden", "This archive belongs to another user.").ToResult(StatusCodes.Status403Forbidden);
 
-        var outcome = await ChangeWriter.StoreAsync(
-            new WriteRequest(cancel => sessions.WriteAsync(caller, cancel), _ => caller, upcasting,
-                settings.MaxClockSkew, time),
+        var outcome = await ShardedWrite.StoreChunksAsync(sessions, caller,
             () => BackupReader.LinesAsync(archive, manifest, cancellation).Select(line => line.ToIncoming(caller.UserId)).Chunk(ChunkSize),
+            shard => new WriteRequest(cancel => sessions.WriteAsync(caller, cancel, shard), _ => caller, upcasting, settings.MaxClockSkew, time),
             cancellation);
         if (outcome.Refusal is { } refusal) return refusal.ToResult();
         Metrics.SyncMetrics.Imported(outcome.Stored);

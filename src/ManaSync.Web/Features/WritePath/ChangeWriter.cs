@@ -16,6 +16,7 @@ namespace ManaSync.Web.Features.WritePath;
 /// <param name="WriterOf">Who writes a user's changes.</param>
 /// <param name="ReportConflicts">Whether to work out which fields lost last-write-wins (a push answers with them).</param>
 /// <param name="BeforeCommit">Runs in the transaction after the last change is stored.</param>
+/// <param name="HeldHere">With shards, the scopes the shard written holds (<see cref="RecordHomes.Place"/>).</param>
 public sealed record WriteRequest(
     Func<CancellationToken, Task<CallerSession<IDocumentSession>>> Begin,
     Func<string, Caller> WriterOf,
@@ -23,7 +24,8 @@ public sealed record WriteRequest(
     TimeSpan MaxClockSkew,
     TimeProvider Time,
     bool ReportConflicts = false,
-    Func<CallerSession<IDocumentSession>, CancellationToken, Task>? BeforeCommit = null);
+    Func<CallerSession<IDocumentSession>, CancellationToken, Task>? BeforeCommit = null,
+    IReadOnlySet<string>? HeldHere = null);
 
 /// <param name="Stored">Events appended.</param>
 /// <param name="Skipped">Changes already stored (retries).</param>
@@ -131,7 +133,8 @@ public static class ChangeWriter
             var (stored, views) = await LockAndReadAsync(scope, newLocks, candidateKeys, chosenIds, cancellation);
             // The transaction id, every event's position, came with the first read.
             changes ??= chunk.Select((change, i) => change.ToEvent(scope.TransactionId, firstIndex + i, request.MaxClockSkew)).ToList();
-            var decision = WriteDecider.Decide(changes, stored, views, request.WriterOf, request.Upcasting, request.ReportConflicts);
+            var decision = WriteDecider.Decide(changes, stored, views, request.WriterOf, request.Upcasting, request.ReportConflicts,
+                request.HeldHere);
             if (decision.Refusal is not null || decision.Events.Count == 0) return (decision, views);
             newLocks = RecordHomes.SpaceLocksWritten(decision.Events).Where(locks.Add).ToList();
             if (newLocks.Count == 0) return (decision, views);

@@ -43,8 +43,10 @@ public static class RecordHomes
     /// Decides the scope of a change given the views read (and changed by earlier changes of the batch), and
     /// applies it to them as the projection will.
     /// </summary>
+    /// <param name="heldHere">With shards, the scopes the shard being written holds: a record is not moved into a scope held
+    /// by another shard (it would land where nobody reads it); its change is merged where the record is. Null: every scope.</param>
     public static PlacedChange Place(ChangeRecorded change, IDictionary<string, RecordView> views, IReadOnlyList<string> writerScopes,
-        bool spacesKnown, ChangeUpcasting upcasting)
+        bool spacesKnown, ChangeUpcasting upcasting, IReadOnlySet<string>? heldHere = null)
     {
         var named = Named(change);
         // The record where the change names it, else the latest one elsewhere; and whether it left a scope.
@@ -61,7 +63,7 @@ public static class RecordHomes
 
         var placed = change with { RecordScope = named };
         if (home is not null && home.Scope != named)
-            placed = Placement.Supersedes(Placement.Of(upcasting.ToCurrent(change)), home.PlacedBy)
+            placed = (heldHere is null || heldHere.Contains(named)) && Placement.Supersedes(Placement.Of(upcasting.ToCurrent(change)), home.PlacedBy)
                 ? placed with { MovedFrom = home.Scope, MovedState = RecordViewJson.WriteState(home) }
                 : placed with { RecordScope = home.Scope };
         RecordViews.Apply(views, upcasting.ToCurrent(placed));

@@ -1,3 +1,4 @@
+using ManaSync.Projections.Records;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using ManaSync.Web.Infrastructure.Sharding;
@@ -41,19 +42,76 @@ public static class ShardedWrite
         }
     }
 
+    /// <summary>
+    /// Stores changes too many to hold at once (an archive), each in the shard of its record's scope: a first pass finds
+    /// the shards (an update naming no space belongs with its record's earlier changes), then each shard's part streams its
+    /// changes from the source again. No part is recorded as pending: such changes carry their eventIds from the start, so
+    /// the client's retry of a write that failed between commits completes it.
+    /// </summary>
+    /// <param name="chunks">The changes, in storing order; enumerated once per shard, and again on a retry.</param>
+    public static async Task<WriteOutcome> StoreChunksAsync(CallerSessions sessions, Caller writer,
+        Func<IAsyncEnumerable<IReadOnlyList<IncomingChange>>> chunks, Func<string, WriteRequest> requestOn, CancellationToken cancellation)
+    {
+        if (sessions.AllShards.Count == 1) return await ChangeWriter.StoreAsync(requestOn(sessions.AllShards[0]), chunks, cancellation);
+
+        var scopes = new List<string>();
+        var recordScopes = new Dictionary<(string, string, string), string>();
+        await foreach (var chunk in chunks().WithCancellation(cancellation))
+            foreach (var change in chunk)
+            {
+                var record = (change.AppId, change.Table, change.RecordId);
+                var named = CallerSessions.NamedScope(change);
+                var scope = RecordKey.SpaceOf(named) is null && recordScopes.TryGetValue(record, out var earlier) ? earlier : named;
+                recordScopes[record] = scope;
+                scopes.Add(scope);
+            }
+        var homes = await sessions.HomesAsync(writer, scopes, cancellation);
+        var parts = sessions.AllShards.Where(homes.Values.Contains).Select(shard =>
+        {
+            var indices = new List<int>();
+            async IAsyncEnumerable<IReadOnlyList<IncomingChange>> PartOf()
+            {
+                indices.Clear();
+                var index = 0;
+                await foreach (var chunk in chunks().WithCancellation(cancellation))
+                {
+                    var mine = new List<IncomingChange>();
+                    foreach (var change in chunk)
+                    {
+                        if (homes[scopes[index]] == shard)
+                        {
+                            mine.Add(change);
+                            indices.Add(index);
+                        }
+                        index++;
+                    }
+                    if (mine.Count > 0) yield return mine;
+                }
+            }
+            return new ShardPart(shard, PartOf, indices);
+        }).ToList();
+        var held = HeldBy(homes);
+        return await StoreAsync(parts, shard => requestOn(shard) with { HeldHere = held[shard] }, recordPending: null, cancellation);
+    }
+
+    private static Dictionary<string, IReadOnlySet<string>> HeldBy(IReadOnlyDictionary<string, string> homes) =>
+        homes.GroupBy(home => home.Value).ToDictionary(group => group.Key, group => (IReadOnlySet<string>)group.Select(home => home.Key).ToHashSet());
+
     private static async Task<WriteOutcome> StoreRoutedAsync(CallerSessions sessions, ShardDatabases databases, Caller writer,
         IReadOnlyList<IncomingChange> changes, Func<string, WriteRequest> requestOn, CancellationToken cancellation)
     {
-        var routes = await sessions.RouteAsync(changes, cancellation);
-        if (routes.Count == 1) return await ChangeWriter.StoreAsync(requestOn(routes[0].Shard), changes, cancellation);
+        var routes = await sessions.RouteAsync(writer, changes, cancellation);
+        if (routes.Count == 1)
+            return await ChangeWriter.StoreAsync(requestOn(routes[0].Shard) with { HeldHere = routes[0].HeldHere }, changes, cancellation);
 
         changes = PendingWrites.WithEventIds(changes);
         var parts = routes.Select(route => (route.Shard, Changes: (IReadOnlyList<IncomingChange>)route.Indices.Select(i => changes[i]).ToList(), route.Indices))
             .ToList();
         var pending = parts.Skip(1).Select(part => new PendingWrite(Guid.CreateVersion7(), part.Shard, writer, part.Changes)).ToList();
+        var held = routes.ToDictionary(route => route.Shard, route => route.HeldHere);
         var outcome = await StoreAsync(
             parts.Select(part => new ShardPart(part.Shard, () => new[] { part.Changes }.ToAsyncEnumerable(), part.Indices)).ToList(),
-            requestOn, (scope, cancel) => PendingWrites.RecordAsync(scope, pending, cancel), cancellation);
+            shard => requestOn(shard) with { HeldHere = held[shard] }, (scope, cancel) => PendingWrites.RecordAsync(scope, pending, cancel), cancellation);
         if (outcome.Refusal is null)
         {
             try

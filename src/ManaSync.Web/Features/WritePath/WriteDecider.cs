@@ -29,8 +29,10 @@ public static class WriteDecider
     /// <param name="stored">The events already stored under the changes' eventIds, as far as the writers may see them.</param>
     /// <param name="views">The current views of the records the changes may touch; merged in place.</param>
     /// <param name="writerOf">Who writes a user's changes: their scopes and whether those are known.</param>
+    /// <param name="heldHere">With shards, the scopes of the shard written (<see cref="RecordHomes.Place"/>).</param>
     public static WriteDecision Decide(IReadOnlyList<ChangeRecorded> changes, IReadOnlyDictionary<Guid, ChangeRecorded> stored,
-        IDictionary<string, RecordView> views, Func<string, Caller> writerOf, ChangeUpcasting upcasting, bool reportConflicts)
+        IDictionary<string, RecordView> views, Func<string, Caller> writerOf, ChangeUpcasting upcasting, bool reportConflicts,
+        IReadOnlySet<string>? heldHere = null)
     {
         var events = new List<ChangeRecorded>(changes.Count);
         var fresh = new Dictionary<Guid, ChangeRecorded>();
@@ -53,7 +55,7 @@ public static class WriteDecider
         for (var i = 0; i < events.Count; i++)
         {
             var writer = writerOf(events[i].UserId);
-            var placed = RecordHomes.Place(events[i], views, writer.Scopes, writer.SpacesKnown, upcasting);
+            var placed = RecordHomes.Place(events[i], views, writer.Scopes, writer.SpacesKnown, upcasting, heldHere);
             if (placed.NeedsMemberships) return WriteDecision.Refused(WriteRefusal.MembershipsUnknown(events[i].CommitIndex));
             events[i] = placed.Change;
         }

@@ -38,12 +38,23 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
         new(null, store.Options.Serializer(), await callers[shard].OpenConnectionAsync(cancellation), null,
             () => RowSecurity.IdentityCommand(caller, null));
 
-    /// <summary>Reads that must agree with each other: one repeatable-read snapshot, with a Marten session in it.</summary>
-    public async Task<CallerSession<IQuerySession>> SnapshotAsync(Caller caller, CancellationToken cancellation)
+    /// <summary>Reads that must agree with each other: one repeatable-read snapshot of a shard, with a Marten session in it.</summary>
+    public async Task<CallerSession<IQuerySession>> SnapshotAsync(Caller caller, CancellationToken cancellation, string shard = ShardList.Main)
     {
-        var (connection, transaction) = await BeginAsync(callers[ShardList.Main], IsolationLevel.RepeatableRead, cancellation);
-        return new(store.QuerySession(SessionOptions.ForTransaction(transaction)), store.Options.Serializer(), connection, transaction,
+        var (connection, transaction) = await BeginAsync(callers[shard], IsolationLevel.RepeatableRead, cancellation);
+        return new(store.QuerySession(OnShard(SessionOptions.ForTransaction(transaction), shard)), store.Options.Serializer(), connection, transaction,
             () => RowSecurity.IdentityCommand(caller, null));
+    }
+
+    /// <summary>Every shard, main first: where a user's own events may be (they write into their spaces' shards too).</summary>
+    public IReadOnlyList<string> AllShards => shards.Shards.All.Select(shard => shard.Name).ToList();
+
+    /// <summary>The shards holding these scopes, main first.</summary>
+    public async Task<IReadOnlyList<string>> ShardsOfAsync(IEnumerable<string> scopes, CancellationToken cancellation)
+    {
+        if (!Sharded) return [ShardList.Main];
+        var homes = (await shards.HomesAsync(scopes, cancellation)).Values.ToHashSet();
+        return AllShards.Where(homes.Contains).ToList();
     }
 
     /// <summary>One page of the caller's feed: from main alone, or with shards from every shard holding the caller's scopes.</summary>
@@ -69,7 +80,7 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
 
     private async Task<FeedPage> ReadShardsAsync(Caller caller, FeedRequest request, bool acceptFenced, CancellationToken cancellation)
     {
-        var homes = await shards.HomesAsync(request.Scopes, cancellation);
+        var homes = await HomesAsync(caller, request.Scopes, cancellation);
         var reads = new List<ShardRead>();
         try
         {
@@ -87,21 +98,67 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
     }
 
     /// <summary>
-    /// Where each change is stored: the shard of the scope it names, as the places of the changes on each shard, in
-    /// shard order (main first); all of them on main unsharded. A record moving between scopes on different shards is
-    /// not followed there (docs/architecture.md, "Shards").
+    /// Where each change is stored, as the places of the changes on each shard, in shard order (main first), with the
+    /// scopes that shard holds; all on main unsharded. A change goes where its record lives among the writer's scopes
+    /// (an update names no space, and its record may live in one), else where the scope it names lives. It is merged
+    /// there; a record is not moved into a scope of another shard (docs/architecture.md, "Shards").
     /// </summary>
-    public async Task<IReadOnlyList<(string Shard, IReadOnlyList<int> Indices)>> RouteAsync(IReadOnlyList<IncomingChange> changes,
-        CancellationToken cancellation)
+    public async Task<IReadOnlyList<(string Shard, IReadOnlyList<int> Indices, IReadOnlySet<string>? HeldHere)>> RouteAsync(Caller writer,
+        IReadOnlyList<IncomingChange> changes, CancellationToken cancellation)
     {
-        if (!Sharded) return [(ShardList.Main, Enumerable.Range(0, changes.Count).ToList())];
-        var homes = await shards.HomesAsync(changes.Select(NamedScope), cancellation);
+        if (!Sharded) return [(ShardList.Main, Enumerable.Range(0, changes.Count).ToList(), null)];
+        var homes = await HomesAsync(writer, writer.Scopes.Concat(changes.Select(NamedScope)), cancellation);
+        var targets = changes.Select(change => homes[NamedScope(change)]).ToArray();
+        // Usually every scope of the writer lives in one shard: then so does every record they write.
+        if (homes.Values.Distinct().Count() > 1)
+        {
+            var views = await CurrentViewsAsync(writer, changes, homes, cancellation);
+            for (var i = 0; i < changes.Count; i++)
+            {
+                var change = changes[i];
+                var found = ScopesOf(writer, change)
+                    .Select(scope => views.GetValueOrDefault(RecordKey.For(scope, change.AppId, change.Table, change.RecordId)))
+                    .OfType<RecordView>().Where(view => view.MovedTo is null).ToList();
+                var home = found.FirstOrDefault(view => view.Scope == NamedScope(change)) ?? found.MaxBy(view => view.Position);
+                if (home is not null) targets[i] = homes[home.Scope];
+            }
+        }
         var order = shards.Shards.All.Select(shard => shard.Name).ToList();
         return Enumerable.Range(0, changes.Count)
-            .GroupBy(index => homes[NamedScope(changes[index])])
+            .GroupBy(index => targets[index])
             .OrderBy(group => order.IndexOf(group.Key))
-            .Select(group => (group.Key, (IReadOnlyList<int>)group.ToList()))
+            .Select(group => (group.Key, (IReadOnlyList<int>)group.ToList(),
+                (IReadOnlySet<string>?)homes.Where(home => home.Value == group.Key).Select(home => home.Key).ToHashSet()))
             .ToList();
+    }
+
+    /// <summary>The scopes a change's record may live in: the writer's, and the one the change names.</summary>
+    private static IEnumerable<string> ScopesOf(Caller writer, IncomingChange change) => writer.Scopes.Append(NamedScope(change)).Distinct();
+
+    /// <summary>The views the changes' records have among the writer's scopes, read from each shard holding some of them.</summary>
+    private async Task<Dictionary<string, RecordView>> CurrentViewsAsync(Caller writer, IReadOnlyList<IncomingChange> changes,
+        IReadOnlyDictionary<string, string> homes, CancellationToken cancellation)
+    {
+        var keys = changes.SelectMany(change => ScopesOf(writer, change)
+                .Select(scope => (Shard: homes[scope], Key: RecordKey.For(scope, change.AppId, change.Table, change.RecordId))))
+            .Distinct();
+        var views = new Dictionary<string, RecordView>();
+        foreach (var shard in keys.GroupBy(key => key.Shard))
+        {
+            await using var session = await ReadAsync(writer, cancellation, shard.Key);
+            await using var reader = await session.ExecuteAsync([RecordHomes.ReadCommand(shard.Select(key => key.Key).ToArray())], cancellation);
+            foreach (var view in await SessionBatch.ReadDocumentsAsync<RecordView>(reader, session.Serializer, cancellation)) views[view.Id] = view;
+        }
+        return views;
+    }
+
+    /// <summary>The shard of each scope (main for all, unsharded); a space never seen before is placed with the caller.</summary>
+    public async Task<IReadOnlyDictionary<string, string>> HomesAsync(Caller caller, IEnumerable<string> scopes, CancellationToken cancellation)
+    {
+        if (!Sharded) return scopes.Distinct().ToDictionary(scope => scope, _ => ShardList.Main);
+        var own = RecordKey.UserScope(caller.UserId);
+        var ownHome = (await shards.HomesAsync([own], cancellation))[own];
+        return await shards.HomesAsync(scopes.Append(own), cancellation, spacesWith: ownHome);
     }
 
     /// <summary>Forgets where these scopes live (a write found one gone from there).</summary>

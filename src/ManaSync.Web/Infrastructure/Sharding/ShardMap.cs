@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using ManaSync.Projections.Records;
 using Npgsql;
 
 namespace ManaSync.Web.Infrastructure.Sharding;
@@ -6,7 +7,8 @@ namespace ManaSync.Web.Infrastructure.Sharding;
 /// <summary>
 /// Where each scope (a user's own records, or a shared space's) lives: one row per scope in main's
 /// <c>manasync.shard_map</c>. A scope is placed the first time anyone asks where it is — a writer about to store
-/// into it, or a reader about to read it — by <see cref="ShardSet.PlaceNew"/>, and stays there until moved. Readers
+/// into it, or a reader about to read it — a user by <see cref="ShardSet.PlaceNew"/>, a space with that user, and
+/// stays there until moved. Readers
 /// place too: a reader that skipped a scope it found unplaced could hand out a cursor past a write that placed it
 /// a moment later. Scopes stored before SHARDS was first set are recorded as main's when the map is created.
 /// </summary>
@@ -57,7 +59,11 @@ public sealed class ShardMap(ShardDatabases databases)
     }
 
     /// <summary>The shard of each scope, placing those never seen before.</summary>
-    public async Task<IReadOnlyDictionary<string, string>> HomesAsync(IEnumerable<string> scopes, CancellationToken cancellation)
+    /// <param name="spacesWith">Where to place a space never seen before: with the user who first writes or reads it (its
+    /// creator, usually; and a user's personal space, into which deployed clients move all their records at login,
+    /// stays with them). Null: by weight, as users.</param>
+    public async Task<IReadOnlyDictionary<string, string>> HomesAsync(IEnumerable<string> scopes, CancellationToken cancellation,
+        string? spacesWith = null)
     {
         var homes = new Dictionary<string, string>(StringComparer.Ordinal);
         var unknown = new List<string>();
@@ -66,7 +72,9 @@ public sealed class ShardMap(ShardDatabases databases)
             else unknown.Add(scope);
         if (unknown.Count == 0) return homes;
 
-        var placements = unknown.Select(databases.Shards.PlaceNew).ToArray();
+        var placements = unknown
+            .Select(scope => spacesWith is not null && RecordKey.SpaceOf(scope) is not null ? spacesWith : databases.Shards.PlaceNew(scope))
+            .ToArray();
         if (_homes.Count > MaxCached) _homes.Clear();
         // A placement another node committed while this one waited shows in neither half of the statement
         // (its snapshot predates it): read those again.
