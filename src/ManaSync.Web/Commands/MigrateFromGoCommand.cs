@@ -5,6 +5,7 @@ using ManaSync.Web.Configuration;
 using ManaSync.Web.Features.Migration;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Infrastructure.Sharding;
 using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
 using Npgsql;
@@ -34,6 +35,16 @@ public sealed class MigrateFromGoCommand : JasperFxAsyncCommand<MigrateFromGoInp
             await Console.Error.WriteLineAsync("--source is required, and --chunk must be at least 1");
             return false;
         }
+        using var host = input.BuildHost();
+        var services = host.Services;
+        if (services.GetRequiredService<ShardSet>().IsSharded)
+        {
+            // Migrated changes are positioned by their transaction and marked with their Go receive times (FeedClock), which
+            // only an unsharded database does; a migrated deployment adds shards after and moves scopes to them.
+            await Console.Error.WriteLineAsync("migrate-from-go runs before SHARDS is set: unset SHARDS, migrate into main, then add shards " +
+                                               "and move scopes to them (docs/deployment.md, \"Shards\").");
+            return false;
+        }
         var cancellation = CancellationToken.None;
         GoSource source;
         try
@@ -48,8 +59,6 @@ public sealed class MigrateFromGoCommand : JasperFxAsyncCommand<MigrateFromGoInp
 
         await using (source)
         {
-            using var host = input.BuildHost();
-            var services = host.Services;
             var store = services.GetRequiredService<IDocumentStore>();
             var database = services.GetRequiredService<NpgsqlDataSource>();
             await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();

@@ -57,6 +57,56 @@ public sealed class ShardTopologyTests
         Assert.Contains("'s9' is not a shard", weights.Errors);
     }
 
+    [Fact]
+    public async Task A_projection_rebuild_rebuilds_every_shard_and_a_migration_from_go_waits_for_shards_to_be_unset()
+    {
+        var main = await TestCluster.CreateDatabaseAsync(0);
+        var s2 = await TestCluster.CreateDatabaseAsync(1);
+        var sharded = new Dictionary<string, string> { ["SHARDS"] = $"s2={s2}" };
+        await using (var server = await ServerProcess.StartAsync(main, sharded))
+        {
+            await Execute(main, "insert into manasync.shard_map (scope, shard) values ('u:gil', 's2'), ('u:hal', 'main')");
+            (await (await server.ClientForAsync("gil")).PushAsync("todo", Batch(
+                Insert("tasks", "g1", new { title = "one" }), Update("tasks", "g1", "title", "two", "2030-01-01T00:00:00.000Z")))).AssertStatus(HttpStatusCode.OK);
+            (await (await server.ClientForAsync("hal")).PushAsync("todo", Batch(Insert("tasks", "h1", new { title = "three" })))).AssertStatus(HttpStatusCode.OK);
+        }
+        var (mainBefore, s2Before) = (await ViewsAsync(main), await ViewsAsync(s2));
+        // Views lost in both shards: only a rebuild of each brings them back.
+        await Execute(main, "delete from manasync.mt_doc_recordview");
+        await Execute(s2, "delete from manasync.mt_doc_recordview");
+
+        var rebuild = await ServerProcess.RunCommandAsync(main, sharded, "projections", "--rebuild");
+        var migrate = await ServerProcess.RunCommandAsync(main, sharded, "migrate-from-go", "--source", main);
+
+        Assert.True(rebuild.ExitCode == 0, rebuild.Errors);
+        Assert.Equal(mainBefore, await ViewsAsync(main));
+        Assert.Equal(s2Before, await ViewsAsync(s2));
+        Assert.Equal(["h1"], mainBefore.Select(view => view.Id));
+        Assert.Equal(["g1"], s2Before.Select(view => view.Id));
+        Assert.NotEqual(0, migrate.ExitCode);
+        Assert.Contains("unset SHARDS", migrate.Errors);
+    }
+
+    private static async Task<List<(string Id, long Position, string Data)>> ViewsAsync(string database)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            "select data ->> 'recordId', position_tx, (data -> 'fields')::text from manasync.mt_doc_recordview order by 1", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        var views = new List<(string, long, string)>();
+        while (await reader.ReadAsync()) views.Add((reader.GetString(0), reader.GetInt64(1), reader.GetString(2)));
+        return views;
+    }
+
+    private static async Task Execute(string database, string sql)
+    {
+        await using var connection = new NpgsqlConnection(database);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
     private static async Task<(bool Enabled, bool Forced)> RowSecurityOfViewsAsync(string database)
     {
         await using var connection = new NpgsqlConnection(database);
