@@ -25,20 +25,25 @@ public sealed class ProductionServer : IAsyncDisposable
     public string Database { get; }
     public ServerProcess Server { get; }
 
-    public static async Task<ProductionServer> StartAsync(string? database = null)
+    /// <summary>The auth and credits services the server asks (memberships can be set per user).</summary>
+    public FakeManaServices Services => _services;
+
+    /// <param name="settings">More environment variables (SHARDS, …).</param>
+    public static async Task<ProductionServer> StartAsync(string? database = null, IReadOnlyDictionary<string, string>? settings = null)
     {
         database ??= await TestCluster.CreateDatabaseAsync();
         var jwks = await JwksServer.StartAsync();
         var key = jwks.AddKey("bench");
         // As deployed: memberships and billing status are answered (and cached), not failing.
         var services = await FakeManaServices.StartAsync();
-        var server = await ServerProcess.StartAsync(database, new Dictionary<string, string>
+        var environment = new Dictionary<string, string>(settings ?? new Dictionary<string, string>())
         {
             ["ASPNETCORE_ENVIRONMENT"] = "Production",
             ["JWKS_URL"] = jwks.Url,
             ["MANA_AUTH_URL"] = services.Url,
             ["MANA_CREDITS_URL"] = services.Url,
-        });
+        };
+        var server = await ServerProcess.StartAsync(database, environment);
         return new ProductionServer(database, jwks, services, key, server);
     }
 

@@ -11,6 +11,7 @@ var scenarios = new Dictionary<string, Func<string[], Task>>
     ["soak"] = SoakScenario.RunAsync,
     ["startup"] = _ => StartupScenario.RunAsync(),
     ["replication"] = ReplicationScenario.RunAsync,
+    ["shards"] = ShardsScenario.RunAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

@@ -21,7 +21,7 @@ public static class RecordEvents
     public static async Task<IReadOnlyList<ChangeRecorded>> ReadAsync(CallerSessions sessions, Caller caller, string appId,
         string table, string recordId, ChangeUpcasting upcasting, CancellationToken cancellation)
     {
-        var shards = await sessions.ShardsOfAsync(caller.Scopes, cancellation);
+        var shards = await sessions.ShardsOfAsync(caller, cancellation);
         var events = new List<ChangeRecorded>();
         foreach (var shard in shards) events.AddRange(await ReadShardAsync(sessions, shard, caller, appId, table, recordId, cancellation));
         // With shards: a record's events may lie in two (it moved between them, and an event that moved it may be in both).

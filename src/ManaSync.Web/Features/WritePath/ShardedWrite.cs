@@ -37,7 +37,7 @@ public static class ShardedWrite
         catch (Exception e) when (ScopeFences.IsMoved(e))
         {
             // A scope has left the shard this node sent it to: forget where, and let the client's retry go where it is now.
-            sessions.Forget(changes.Select(CallerSessions.NamedScope));
+            sessions.Forget(changes.Select(ShardRouting.NamedScope));
             throw;
         }
     }
@@ -60,13 +60,14 @@ public static class ShardedWrite
             foreach (var change in chunk)
             {
                 var record = (change.AppId, change.Table, change.RecordId);
-                var named = CallerSessions.NamedScope(change);
+                var named = ShardRouting.NamedScope(change);
                 var scope = RecordKey.SpaceOf(named) is null && recordScopes.TryGetValue(record, out var earlier) ? earlier : named;
                 recordScopes[record] = scope;
                 scopes.Add(scope);
             }
         var homes = await sessions.HomesAsync(writer, scopes, cancellation);
-        var parts = sessions.AllShards.Where(homes.Values.Contains).Select(shard =>
+        var written = scopes.Select(scope => homes[scope]).ToHashSet();
+        var parts = sessions.AllShards.Where(written.Contains).Select(shard =>
         {
             var indices = new List<int>();
             async IAsyncEnumerable<IReadOnlyList<IncomingChange>> PartOf()
@@ -100,7 +101,7 @@ public static class ShardedWrite
     private static async Task<WriteOutcome> StoreRoutedAsync(CallerSessions sessions, ShardDatabases databases, Caller writer,
         IReadOnlyList<IncomingChange> changes, Func<string, WriteRequest> requestOn, CancellationToken cancellation)
     {
-        var routes = await sessions.RouteAsync(writer, changes, cancellation);
+        var routes = await ShardRouting.RouteAsync(sessions, writer, changes, cancellation);
         if (routes.Count == 1)
             return await ChangeWriter.StoreAsync(requestOn(routes[0].Shard) with { HeldHere = routes[0].HeldHere }, changes, cancellation);
 

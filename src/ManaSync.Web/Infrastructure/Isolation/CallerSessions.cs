@@ -2,7 +2,6 @@ using System.Data;
 using ManaSync.Web.Configuration;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
-using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure.Sharding;
 using Marten;
 using SessionOptions = Marten.Services.SessionOptions;
@@ -19,8 +18,6 @@ namespace ManaSync.Web.Infrastructure.Isolation;
 public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<string, NpgsqlDataSource> callers, ShardMap shards)
     : IAsyncDisposable
 {
-    private bool Sharded => callers.Count > 1;
-
     /// <summary>A session whose saves stay in its transaction until <see cref="CallerSession{T}.CommitAsync"/>.</summary>
     public async Task<CallerSession<IDocumentSession>> WriteAsync(Caller caller, CancellationToken cancellation, string shard = ShardList.Main)
     {
@@ -46,16 +43,21 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
             () => RowSecurity.IdentityCommand(caller, null));
     }
 
-    /// <summary>Every shard, main first: where a user's own events may be (they write into their spaces' shards too).</summary>
+    /// <summary>Every shard, main first (then as SHARDS lists them): where a user's own events may be, since they write into
+    /// their spaces' shards too.</summary>
     public IReadOnlyList<string> AllShards => shards.Shards.All.Select(shard => shard.Name).ToList();
 
-    /// <summary>The shards holding these scopes, main first.</summary>
-    public async Task<IReadOnlyList<string>> ShardsOfAsync(IEnumerable<string> scopes, CancellationToken cancellation)
+    public bool Sharded => callers.Count > 1;
+
+    /// <summary>The shards holding the caller's scopes, main first.</summary>
+    public async Task<IReadOnlyList<string>> ShardsOfAsync(Caller caller, CancellationToken cancellation)
     {
         if (!Sharded) return [ShardList.Main];
-        var homes = (await shards.HomesAsync(scopes, cancellation)).Values.ToHashSet();
+        var homes = (await HomesAsync(caller, caller.Scopes, cancellation)).Values.ToHashSet();
         return AllShards.Where(homes.Contains).ToList();
     }
+
+
 
     /// <summary>One page of the caller's feed: from main alone, or with shards from every shard holding the caller's scopes.</summary>
     public async Task<FeedPage> ReadFeedAsync(Caller caller, FeedRequest request, CancellationToken cancellation)
@@ -97,61 +99,6 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
         }
     }
 
-    /// <summary>
-    /// Where each change is stored, as the places of the changes on each shard, in shard order (main first), with the
-    /// scopes that shard holds; all on main unsharded. A change goes where its record lives among the writer's scopes
-    /// (an update names no space, and its record may live in one), else where the scope it names lives. It is merged
-    /// there; a record is not moved into a scope of another shard (docs/architecture.md, "Shards").
-    /// </summary>
-    public async Task<IReadOnlyList<(string Shard, IReadOnlyList<int> Indices, IReadOnlySet<string>? HeldHere)>> RouteAsync(Caller writer,
-        IReadOnlyList<IncomingChange> changes, CancellationToken cancellation)
-    {
-        if (!Sharded) return [(ShardList.Main, Enumerable.Range(0, changes.Count).ToList(), null)];
-        var homes = await HomesAsync(writer, writer.Scopes.Concat(changes.Select(NamedScope)), cancellation);
-        var targets = changes.Select(change => homes[NamedScope(change)]).ToArray();
-        // Usually every scope of the writer lives in one shard: then so does every record they write.
-        if (homes.Values.Distinct().Count() > 1)
-        {
-            var views = await CurrentViewsAsync(writer, changes, homes, cancellation);
-            for (var i = 0; i < changes.Count; i++)
-            {
-                var change = changes[i];
-                var found = ScopesOf(writer, change)
-                    .Select(scope => views.GetValueOrDefault(RecordKey.For(scope, change.AppId, change.Table, change.RecordId)))
-                    .OfType<RecordView>().Where(view => view.MovedTo is null).ToList();
-                var home = found.FirstOrDefault(view => view.Scope == NamedScope(change)) ?? found.MaxBy(view => view.Position);
-                if (home is not null) targets[i] = homes[home.Scope];
-            }
-        }
-        var order = shards.Shards.All.Select(shard => shard.Name).ToList();
-        return Enumerable.Range(0, changes.Count)
-            .GroupBy(index => targets[index])
-            .OrderBy(group => order.IndexOf(group.Key))
-            .Select(group => (group.Key, (IReadOnlyList<int>)group.ToList(),
-                (IReadOnlySet<string>?)homes.Where(home => home.Value == group.Key).Select(home => home.Key).ToHashSet()))
-            .ToList();
-    }
-
-    /// <summary>The scopes a change's record may live in: the writer's, and the one the change names.</summary>
-    private static IEnumerable<string> ScopesOf(Caller writer, IncomingChange change) => writer.Scopes.Append(NamedScope(change)).Distinct();
-
-    /// <summary>The views the changes' records have among the writer's scopes, read from each shard holding some of them.</summary>
-    private async Task<Dictionary<string, RecordView>> CurrentViewsAsync(Caller writer, IReadOnlyList<IncomingChange> changes,
-        IReadOnlyDictionary<string, string> homes, CancellationToken cancellation)
-    {
-        var keys = changes.SelectMany(change => ScopesOf(writer, change)
-                .Select(scope => (Shard: homes[scope], Key: RecordKey.For(scope, change.AppId, change.Table, change.RecordId))))
-            .Distinct();
-        var views = new Dictionary<string, RecordView>();
-        foreach (var shard in keys.GroupBy(key => key.Shard))
-        {
-            await using var session = await ReadAsync(writer, cancellation, shard.Key);
-            await using var reader = await session.ExecuteAsync([RecordHomes.ReadCommand(shard.Select(key => key.Key).ToArray())], cancellation);
-            foreach (var view in await SessionBatch.ReadDocumentsAsync<RecordView>(reader, session.Serializer, cancellation)) views[view.Id] = view;
-        }
-        return views;
-    }
-
     /// <summary>The shard of each scope (main for all, unsharded); a space never seen before is placed with the caller.</summary>
     public async Task<IReadOnlyDictionary<string, string>> HomesAsync(Caller caller, IEnumerable<string> scopes, CancellationToken cancellation)
     {
@@ -163,8 +110,6 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
 
     /// <summary>Forgets where these scopes live (a write found one gone from there).</summary>
     public void Forget(IEnumerable<string> scopes) => shards.Forget(scopes);
-
-    public static string NamedScope(IncomingChange change) => RecordKey.ScopeOf(change.UserId, change.Space);
 
     private SessionOptions OnShard(SessionOptions options, string shard)
     {
