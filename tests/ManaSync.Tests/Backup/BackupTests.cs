@@ -26,14 +26,6 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         return await response.Content.ReadAsByteArrayAsync();
     }
 
-    private async Task<Reply> ImportAsync(string user, byte[] archive)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/backup/import") { Content = new ByteArrayContent(archive) };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", App.TokenFor(user));
-        using var response = await App.Client.SendAsync(request);
-        return new Reply(response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
-
     private static (List<string> Entries, byte[] Events, JsonObject Manifest) Open(byte[] archive)
     {
         using var zip = new ZipArchive(new MemoryStream(archive), ZipArchiveMode.Read);
@@ -112,7 +104,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         await SeedAsync();
         var archive = await ExportAsync("alice");
 
-        var again = (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+        var again = (await App.ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
 
         Assert.Equal(0, again.Json["imported"]!.GetValue<int>());
         Assert.Equal(7, again.Json["skipped"]!.GetValue<int>());
@@ -141,13 +133,13 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
 
         // The database is lost and restored from the backup; the device never saw the push acknowledged.
         await App.ResetAsync();
-        (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+        (await App.ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
         var retry = (await device.PushAsync("todo", outbox)).AssertStatus(HttpStatusCode.OK);
 
         Assert.Empty(retry.Json["conflicts"]!.AsArray());
         Assert.Equal(8, (await App.StoredEventsAsync()).Count);
         Assert.Equal(before, await StateAsync());
-        var again = (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+        var again = (await App.ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
         Assert.Equal(8, again.Json["skipped"]!.GetValue<int>());
     }
 
@@ -164,7 +156,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         var archive = await ExportAsync("alice");
 
         await App.ResetAsync();
-        (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+        (await App.ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
 
         Assert.Equal(before, await StateAsync());
         Assert.Contains("first chunk", before);
@@ -179,7 +171,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         var (_, events, manifest) = Open(archive);
         var altered = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(events).Replace("\"two\"", "\"evil\""));
 
-        var reply = await ImportAsync("alice", ManaArchives.Build(altered, manifest.ToJsonString()));
+        var reply = await App.ImportAsync("alice", ManaArchives.Build(altered, manifest.ToJsonString()));
 
         reply.AssertStatus(HttpStatusCode.BadRequest);
         Assert.Contains("eventsSha256", reply.Json["message"]!.GetValue<string>());
@@ -192,7 +184,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         var line = Encoding.UTF8.GetBytes("""{"eventId":"nope","schemaVersion":1,"appId":"todo","table":"t","id":"x","op":"insert","clientId":"","createdAt":"2026-01-01T00:00:00Z"}""" + "\n");
         var manifest = $$"""{"formatVersion":1,"schemaVersion":1,"userId":"alice","createdAt":"2026-01-01T00:00:00.000Z","eventCount":1,"eventsSha256":"{{Convert.ToHexStringLower(SHA256.HashData(line))}}","apps":["todo"],"producedBy":"mana-sync"}""";
 
-        var reply = await ImportAsync("alice", ManaArchives.Build(line, manifest));
+        var reply = await App.ImportAsync("alice", ManaArchives.Build(line, manifest));
 
         reply.AssertStatus(HttpStatusCode.BadRequest);
         Assert.Contains("line 1", reply.Json["message"]!.GetValue<string>());
@@ -208,7 +200,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         var (_, events, manifest) = Open(archive);
         manifest["apps"] = new JsonArray("notes");
 
-        var reply = await ImportAsync("alice", ManaArchives.Build(events, manifest.ToJsonString()));
+        var reply = await App.ImportAsync("alice", ManaArchives.Build(events, manifest.ToJsonString()));
 
         reply.AssertStatus(HttpStatusCode.BadRequest);
         Assert.Contains("\"todo\" is not among the manifest's apps", reply.Json["message"]!.GetValue<string>());
@@ -221,8 +213,8 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         await SeedAsync();
         var archive = await ExportAsync("alice");
 
-        (await ImportAsync("bob", archive)).AssertStatus(HttpStatusCode.Forbidden);
-        (await ImportAsync("bob", "not a zip"u8.ToArray())).AssertStatus(HttpStatusCode.BadRequest);
+        (await App.ImportAsync("bob", archive)).AssertStatus(HttpStatusCode.Forbidden);
+        (await App.ImportAsync("bob", "not a zip"u8.ToArray())).AssertStatus(HttpStatusCode.BadRequest);
         Assert.DoesNotContain(await App.StoredEventsAsync(), e => e.UserId == "bob");
     }
 
@@ -234,7 +226,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         var archive = await ExportAsync("alice");
         await App.ResetAsync();
 
-        var reply = (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+        var reply = (await App.ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
 
         Assert.Equal(7, reply.Json["imported"]!.GetValue<int>());
         Assert.Equal(before, await StateAsync());
@@ -248,7 +240,7 @@ public sealed class BackupTests(AppFixture app) : SyncTest(app)
         await App.ResetAsync();
         await using var listener = await CommitListener.StartAsync(App.ConnectionString);
 
-        (await ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
+        (await App.ImportAsync("alice", archive)).AssertStatus(HttpStatusCode.OK);
         var commits = new[] { await listener.NextOfAsync("alice"), await listener.NextOfAsync("alice") };
 
         Assert.Equal(["notes", "todo"], commits.Select(commit => commit.AppId).Order());

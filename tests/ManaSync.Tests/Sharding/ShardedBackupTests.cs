@@ -12,32 +12,27 @@ using static ManaSync.Testing.Changes;
 namespace ManaSync.Tests.Sharding;
 
 /// <summary>Export, import and audit of a user whose records live in two shards: own records in main, the team's in s2.</summary>
-[Collection(ShardedCollection.Name)]
-public sealed class ShardedBackupTests(ShardedFixture app) : IAsyncLifetime
+public sealed class ShardedBackupTests(ShardedFixture app) : ShardedTest(app)
 {
-    private readonly string _user = UniqueIds.New("dora");
     private readonly string _other = UniqueIds.New("erin");
-    private readonly string _team = UniqueIds.New("team");
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        app.Services.Spaces[_user] = [_team];
-        app.Services.Spaces[_other] = [_team];
-        await app.PlaceAsync(("u:" + _user, "main"), ("u:" + _other, "main"), ("s:" + _team, "s2"));
+        await base.InitializeAsync();
+        App.Services.Spaces[_other] = [Team];
+        await App.PlaceAsync(("u:" + _other, "main"));
     }
 
-    public Task DisposeAsync() => Task.CompletedTask;
-
     [Fact]
-    public async Task An_export_holds_the_users_events_of_every_shard_once_and_its_import_goes_back_to_each()
+    public async Task An_export_holds_theUsers_events_of_every_shard_once_and_its_import_goes_back_to_each()
     {
-        (await app.ClientFor(_user, "laptop").PushAsync("todo", Batch(
+        (await App.ClientFor(User, "laptop").PushAsync("todo", Batch(
             Insert("tasks", "own", new { title = "mine" }),
-            Insert("tasks", "shared", new { title = "ours", spaceId = _team })))).AssertStatus(HttpStatusCode.OK);
-        (await app.ClientFor(_user, "laptop").PushAsync("todo", Batch(
+            Insert("tasks", "shared", new { title = "ours", spaceId = Team })))).AssertStatus(HttpStatusCode.OK);
+        (await App.ClientFor(User, "laptop").PushAsync("todo", Batch(
             Update("tasks", "shared", "title", "ours, renamed", "2030-01-01T00:00:00.000Z")))).AssertStatus(HttpStatusCode.OK);
 
-        var (events, manifest) = Open(await ExportAsync(_user));
+        var (events, manifest) = Open(await ExportAsync(User));
         Assert.Equal(["own", "shared", "shared"], events.Select(line => line["id"]!.GetValue<string>()).Order());
         Assert.Equal(3, manifest["eventCount"]!.GetValue<int>());
 
@@ -52,23 +47,24 @@ public sealed class ShardedBackupTests(ShardedFixture app) : IAsyncLifetime
         manifest["userId"] = _other;
         manifest["eventsSha256"] = Convert.ToHexStringLower(SHA256.HashData(body));
         var archive = ManaArchives.Build(body, manifest.ToJsonString());
-        var first = (await ImportAsync(_other, archive)).AssertStatus(HttpStatusCode.OK);
-        var again = (await ImportAsync(_other, archive)).AssertStatus(HttpStatusCode.OK);
+        var first = (await App.ImportAsync(_other, archive)).AssertStatus(HttpStatusCode.OK);
+        var again = (await App.ImportAsync(_other, archive)).AssertStatus(HttpStatusCode.OK);
 
         Assert.Equal((3, 0), (first.Json["imported"]!.GetValue<int>(), first.Json["skipped"]!.GetValue<int>()));
         Assert.Equal((0, 3), (again.Json["imported"]!.GetValue<int>(), again.Json["skipped"]!.GetValue<int>()));
-        Assert.Equal(1, await CountViewsAsync(app.ConnectionString, "u:" + _other));
-        Assert.Equal(1, await CountViewsAsync(app.Shard2, "s:" + _team, "erin-shared"));
+        Assert.Equal(1, await CountViewsAsync(App.ConnectionString, "u:" + _other));
+        Assert.Equal(1, await CountAsync(App.Shard2, "select count(*) from manasync.mt_doc_recordview where scope = $1 and data ->> 'recordId' = $2",
+            "s:" + Team, "erin-shared"));
     }
 
     [Fact]
     public async Task A_records_history_comes_from_the_shard_it_lives_in()
     {
-        var laptop = app.ClientFor(_user, "laptop");
-        (await laptop.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "a", spaceId = _team })))).AssertStatus(HttpStatusCode.OK);
+        var laptop = App.ClientFor(User, "laptop");
+        (await laptop.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "a", spaceId = Team })))).AssertStatus(HttpStatusCode.OK);
         (await laptop.PushAsync("todo", Batch(Update("tasks", "t1", "title", "b", "2030-01-01T00:00:00.000Z")))).AssertStatus(HttpStatusCode.OK);
 
-        var history = (await app.ClientFor(_other, "auditing").SendRawAsync(HttpMethod.Get, "/audit/todo/tasks/t1/history"))
+        var history = (await App.ClientFor(_other, "auditing").SendRawAsync(HttpMethod.Get, "/audit/todo/tasks/t1/history"))
             .AssertStatus(HttpStatusCode.OK);
 
         Assert.Equal(["insert", "update"], history.Json["events"]!.AsArray().Select(e => e!["op"]!.GetValue<string>()));
@@ -77,19 +73,12 @@ public sealed class ShardedBackupTests(ShardedFixture app) : IAsyncLifetime
     private async Task<byte[]> ExportAsync(string user)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, "/backup/export");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(user));
-        using var response = await app.Client.SendAsync(request);
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", App.TokenFor(user));
+        using var response = await App.Client.SendAsync(request);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         return await response.Content.ReadAsByteArrayAsync();
     }
 
-    private async Task<Reply> ImportAsync(string user, byte[] archive)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, "/backup/import") { Content = new ByteArrayContent(archive) };
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", app.TokenFor(user));
-        using var response = await app.Client.SendAsync(request);
-        return new Reply(response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
 
     private static (List<JsonObject> Events, JsonObject Manifest) Open(byte[] archive)
     {
@@ -100,15 +89,4 @@ public sealed class ShardedBackupTests(ShardedFixture app) : IAsyncLifetime
             JsonNode.Parse(manifest.ReadToEnd())!.AsObject());
     }
 
-    private static async Task<long> CountViewsAsync(string database, string scope, string? recordId = null)
-    {
-        await using var connection = new NpgsqlConnection(database);
-        await connection.OpenAsync();
-        await using var count = new NpgsqlCommand(
-            "select count(*) from manasync.mt_doc_recordview where scope = $1 and ($2::text is null or data ->> 'recordId' = $2)", connection)
-        {
-            Parameters = { new() { Value = scope }, new() { Value = (object?)recordId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text } },
-        };
-        return (long)(await count.ExecuteScalarAsync())!;
-    }
 }

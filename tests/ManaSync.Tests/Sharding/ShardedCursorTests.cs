@@ -17,34 +17,23 @@ namespace ManaSync.Tests.Sharding;
 /// One cursor over two shards: alice's own records live in main, her team's in s2. Readers page across both while
 /// both are written, a write on one shard commits late, and the deployed client's cursor rules are followed literally.
 /// </summary>
-[Collection(ShardedCollection.Name)]
-public sealed class ShardedCursorTests(ShardedFixture app) : IAsyncLifetime
+public sealed class ShardedCursorTests(ShardedFixture app) : ShardedTest(app)
 {
-    private readonly string _user = UniqueIds.New("alice");
-    private readonly string _team = UniqueIds.New("team");
-
-    public async Task InitializeAsync()
-    {
-        app.Services.Spaces[_user] = [_team];
-        await app.PlaceAsync(("u:" + _user, "main"), ("s:" + _team, "s2"));
-    }
-
-    public Task DisposeAsync() => Task.CompletedTask;
 
     [Fact]
     public async Task Pushes_land_in_the_shard_of_their_scope_and_one_pull_returns_both()
     {
-        var laptop = app.ClientFor(_user, "laptop");
+        var laptop = App.ClientFor(User, "laptop");
         (await laptop.PushAsync("todo", Batch(
             Insert("tasks", "own", new { title = "mine" }),
-            Insert("tasks", "shared", new { title = "ours", spaceId = _team })))).AssertStatus(HttpStatusCode.OK);
+            Insert("tasks", "shared", new { title = "ours", spaceId = Team })))).AssertStatus(HttpStatusCode.OK);
 
-        var (changes, cursor) = await app.ClientFor(_user, "phone").PullAllAsync("todo", "tasks");
+        var (changes, cursor) = await App.ClientFor(User, "phone").PullAllAsync("todo", "tasks");
 
         Assert.Equal(["own", "shared"], changes.Select(change => change["id"]!.GetValue<string>()).Order());
-        Assert.Equal(1, await CountViewsAsync(app.ConnectionString, "u:" + _user));
-        Assert.Equal(1, await CountViewsAsync(app.Shard2, "s:" + _team));
-        Assert.Equal(0, await CountViewsAsync(app.ConnectionString, "s:" + _team));
+        Assert.Equal(1, await CountViewsAsync(App.ConnectionString, "u:" + User));
+        Assert.Equal(1, await CountViewsAsync(App.Shard2, "s:" + Team));
+        Assert.Equal(0, await CountViewsAsync(App.ConnectionString, "s:" + Team));
         Assert.Matches(Reply.CursorPattern, cursor);
     }
 
@@ -55,8 +44,8 @@ public sealed class ShardedCursorTests(ShardedFixture app) : IAsyncLifetime
         var acknowledged = new ConcurrentBag<string>();
         var writing = Task.WhenAll(Enumerable.Range(0, 2 * writersPerShard).Select(writer => Task.Run(async () =>
         {
-            var device = app.ClientFor(_user, $"writer-{writer}");
-            var space = writer % 2 == 0 ? null : _team;
+            var device = App.ClientFor(User, $"writer-{writer}");
+            var space = writer % 2 == 0 ? null : Team;
             for (var batch = 0; batch < batches; batch++)
             {
                 var ids = Enumerable.Range(0, batchSize).Select(i => $"w{writer}-b{batch}-r{i}").ToList();
@@ -66,7 +55,7 @@ public sealed class ShardedCursorTests(ShardedFixture app) : IAsyncLifetime
             }
         })));
 
-        var reader = app.ClientFor(_user, "reader");
+        var reader = App.ClientFor(User, "reader");
         var seen = new List<string>();
         string? cursor = null;
         while (!writing.IsCompleted)
@@ -90,22 +79,22 @@ public sealed class ShardedCursorTests(ShardedFixture app) : IAsyncLifetime
         // A write into the team's shard takes its stamp, stores its change and waits before committing.
         var release = new TaskCompletionSource();
         var stored = new TaskCompletionSource();
-        var sessions = app.Host.Services.GetRequiredService<CallerSessions>();
-        var caller = new Caller(_user, [_team]);
+        var sessions = App.Host.Services.GetRequiredService<CallerSessions>();
+        var caller = new Caller(User, [Team]);
         var late = ChangeWriter.StoreAsync(
-            new WriteRequest(cancel => sessions.WriteAsync(caller, cancel, "s2"), _ => caller, app.Host.Services.GetRequiredService<ChangeUpcasting>(), TimeSpan.FromMinutes(5),
+            new WriteRequest(cancel => sessions.WriteAsync(caller, cancel, "s2"), _ => caller, App.Host.Services.GetRequiredService<ChangeUpcasting>(), TimeSpan.FromMinutes(5),
                 TimeProvider.System, BeforeCommit: async (_, _) =>
                 {
                     stored.SetResult();
                     await release.Task;
                 }),
-            [IncomingChangeFor("late", _team)], CancellationToken.None);
+            [IncomingChangeFor("late", Team)], CancellationToken.None);
         // (A write that failed before storing would never get there.)
         Assert.Same(stored.Task, await Task.WhenAny(stored.Task, late));
 
         // main commits a later stamp meanwhile.
-        (await app.ClientFor(_user, "fast").PushAsync("todo", Batch(Insert("tasks", "early", new { n = 2 })))).AssertStatus(HttpStatusCode.OK);
-        var reader = app.ClientFor(_user, "reader");
+        (await App.ClientFor(User, "fast").PushAsync("todo", Batch(Insert("tasks", "early", new { n = 2 })))).AssertStatus(HttpStatusCode.OK);
+        var reader = App.ClientFor(User, "reader");
         var held = (await reader.PullAsync("todo", "tasks")).AssertStatus(HttpStatusCode.OK);
 
         release.SetResult();
@@ -119,13 +108,13 @@ public sealed class ShardedCursorTests(ShardedFixture app) : IAsyncLifetime
     [Fact]
     public async Task The_deployed_clients_cursor_rules_keep_two_devices_converged_across_shards()
     {
-        var laptop = app.DeviceFor(_user, "laptop", "todo", ["tasks", "notes"]);
-        var phone = app.DeviceFor(_user, "phone", "todo", ["tasks", "notes"]);
+        var laptop = App.DeviceFor(User, "laptop", "todo", ["tasks", "notes"]);
+        var phone = App.DeviceFor(User, "phone", "todo", ["tasks", "notes"]);
         for (var round = 0; round < 5; round++)
         {
             laptop.Create("tasks", new JsonObject { ["id"] = $"own-{round}", ["title"] = "mine" });
-            laptop.Create("notes", new JsonObject { ["id"] = $"team-{round}", ["text"] = "ours", ["spaceId"] = _team });
-            phone.Create("tasks", new JsonObject { ["id"] = $"phone-{round}", ["title"] = "from the phone", ["spaceId"] = _team });
+            laptop.Create("notes", new JsonObject { ["id"] = $"team-{round}", ["text"] = "ours", ["spaceId"] = Team });
+            phone.Create("tasks", new JsonObject { ["id"] = $"phone-{round}", ["title"] = "from the phone", ["spaceId"] = Team });
             await laptop.PushAllAsync();
             await phone.PushAllAsync();
             await laptop.PullAsync();
@@ -142,18 +131,8 @@ public sealed class ShardedCursorTests(ShardedFixture app) : IAsyncLifetime
 
     private IncomingChange IncomingChangeFor(string id, string space) => new()
     {
-        SchemaVersion = 1, UserId = _user, AppId = "todo", Table = "tasks", RecordId = id, Op = ChangeOp.Insert, ClientId = "slow",
+        SchemaVersion = 1, UserId = User, AppId = "todo", Table = "tasks", RecordId = id, Op = ChangeOp.Insert, ClientId = "slow",
         SpaceId = space, Data = JsonDocument.Parse($$"""{"id":"{{id}}","spaceId":"{{space}}"}""").RootElement, ReceivedAt = DateTimeOffset.UtcNow,
     };
 
-    private static async Task<long> CountViewsAsync(string database, string scope)
-    {
-        await using var connection = new Npgsql.NpgsqlConnection(database);
-        await connection.OpenAsync();
-        await using var count = new Npgsql.NpgsqlCommand("select count(*) from manasync.mt_doc_recordview where scope = $1", connection)
-        {
-            Parameters = { new() { Value = scope } },
-        };
-        return (long)(await count.ExecuteScalarAsync())!;
-    }
 }

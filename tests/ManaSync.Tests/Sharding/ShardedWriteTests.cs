@@ -14,46 +14,41 @@ namespace ManaSync.Tests.Sharding;
 /// A batch whose changes live on two shards (alice's own records in main, her team's in s2) is stored all or nothing;
 /// a part left behind by a node that stopped between the shards' commits is stored by the sweeper.
 /// </summary>
-[Collection(ShardedCollection.Name)]
-public sealed class ShardedWriteTests(ShardedFixture app) : IAsyncLifetime
+public sealed class ShardedWriteTests(ShardedFixture app) : ShardedTest(app)
 {
-    private readonly string _user = UniqueIds.New("alice");
-    private readonly string _team = UniqueIds.New("team");
     private readonly string _foreign = UniqueIds.New("foreign");
 
-    public async Task InitializeAsync()
+    public override async Task InitializeAsync()
     {
-        app.Services.Spaces[_user] = [_team];
-        await app.PlaceAsync(("u:" + _user, "main"), ("s:" + _team, "s2"), ("s:" + _foreign, "s2"));
+        await base.InitializeAsync();
+        await App.PlaceAsync(("s:" + _foreign, "s2"));
     }
-
-    public Task DisposeAsync() => Task.CompletedTask;
 
     [Fact]
     public async Task A_batch_across_shards_is_stored_in_both_and_leaves_nothing_pending()
     {
-        (await app.ClientFor(_user, "laptop").PushAsync("todo", Batch(
+        (await App.ClientFor(User, "laptop").PushAsync("todo", Batch(
             Insert("tasks", "own-1", new { n = 1 }),
-            Insert("tasks", "team-1", new { n = 2, spaceId = _team }),
+            Insert("tasks", "team-1", new { n = 2, spaceId = Team }),
             Insert("tasks", "own-2", new { n = 3 })))).AssertStatus(HttpStatusCode.OK);
 
-        Assert.Equal(2, await CountAsync(app.ConnectionString, "select count(*) from manasync.mt_doc_recordview where scope = $1", "u:" + _user));
-        Assert.Equal(1, await CountAsync(app.Shard2, "select count(*) from manasync.mt_doc_recordview where scope = $1", "s:" + _team));
-        Assert.Equal(0, await CountAsync(app.ConnectionString, "select count(*) from manasync.pending_writes where user_id = $1", _user));
+        Assert.Equal(2, await CountAsync(App.ConnectionString, "select count(*) from manasync.mt_doc_recordview where scope = $1", "u:" + User));
+        Assert.Equal(1, await CountAsync(App.Shard2, "select count(*) from manasync.mt_doc_recordview where scope = $1", "s:" + Team));
+        Assert.Equal(0, await CountAsync(App.ConnectionString, "select count(*) from manasync.pending_writes where user_id = $1", User));
     }
 
     [Fact]
     public async Task A_part_refused_on_one_shard_stores_nothing_on_the_other_and_names_the_change_sent()
     {
-        var reply = await app.ClientFor(_user, "laptop").PushAsync("todo", Batch(
+        var reply = await App.ClientFor(User, "laptop").PushAsync("todo", Batch(
             Insert("tasks", "own", new { n = 1 }),
             Insert("tasks", "not-mine", new { n = 2, spaceId = _foreign })));
 
         reply.AssertStatus(HttpStatusCode.Forbidden);
         Assert.Equal(1, reply.Json["index"]!.GetValue<int>());
         Assert.Contains("changes[1]", reply.Json["message"]!.GetValue<string>());
-        Assert.Equal(0, await CountAsync(app.ConnectionString, "select count(*) from manasync.mt_doc_recordview where scope = $1", "u:" + _user));
-        Assert.Equal(0, await CountAsync(app.ConnectionString, "select count(*) from manasync.pending_writes where user_id = $1", _user));
+        Assert.Equal(0, await CountAsync(App.ConnectionString, "select count(*) from manasync.mt_doc_recordview where scope = $1", "u:" + User));
+        Assert.Equal(0, await CountAsync(App.ConnectionString, "select count(*) from manasync.pending_writes where user_id = $1", User));
     }
 
     [Fact]
@@ -62,41 +57,41 @@ public sealed class ShardedWriteTests(ShardedFixture app) : IAsyncLifetime
         // As a node that died after main committed: the team's part is recorded in main, half of it already stored in s2.
         var stored = Change("already-there");
         var missing = Change("left-behind");
-        var writer = new Caller(_user, [_team]);
-        (await app.ClientFor(_user, "laptop").PushAsync("todo", Batch(
-            Insert("tasks", "already-there", new { n = 1, spaceId = _team }, stored.EventId)))).AssertStatus(HttpStatusCode.OK);
+        var writer = new Caller(User, [Team]);
+        (await App.ClientFor(User, "laptop").PushAsync("todo", Batch(
+            Insert("tasks", "already-there", new { n = 1, spaceId = Team }, stored.EventId)))).AssertStatus(HttpStatusCode.OK);
         var part = new PendingWrite(Guid.NewGuid(), "s2", writer, [stored, missing]);
-        await using (var connection = new NpgsqlConnection(app.ConnectionString))
+        await using (var connection = new NpgsqlConnection(App.ConnectionString))
         {
             await connection.OpenAsync();
             await using var record = new NpgsqlCommand(
                 "insert into manasync.pending_writes (id, shard, user_id, part, created_at) values ($1, 's2', $2, $3::jsonb, now() - interval '1 minute')",
-                connection) { Parameters = { new() { Value = part.Id }, new() { Value = _user }, new() { Value = JsonSerializer.Serialize(part) } } };
+                connection) { Parameters = { new() { Value = part.Id }, new() { Value = User }, new() { Value = JsonSerializer.Serialize(part) } } };
             await record.ExecuteNonQueryAsync();
         }
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (await CountAsync(app.ConnectionString, "select count(*) from manasync.pending_writes where user_id = $1", _user) > 0 &&
+        while (await CountAsync(App.ConnectionString, "select count(*) from manasync.pending_writes where user_id = $1", User) > 0 &&
                DateTime.UtcNow < deadline)
             await Task.Delay(200);
 
-        Assert.Equal(0, await CountAsync(app.ConnectionString, "select count(*) from manasync.pending_writes where user_id = $1", _user));
-        Assert.Equal(2, await CountAsync(app.Shard2, "select count(*) from manasync.mt_events where data ->> 'spaceId' = $1", _team));
-        var (changes, _) = await app.ClientFor(_user, "phone").PullAllAsync("todo", "tasks");
+        Assert.Equal(0, await CountAsync(App.ConnectionString, "select count(*) from manasync.pending_writes where user_id = $1", User));
+        Assert.Equal(2, await CountAsync(App.Shard2, "select count(*) from manasync.mt_events where data ->> 'spaceId' = $1", Team));
+        var (changes, _) = await App.ClientFor(User, "phone").PullAllAsync("todo", "tasks");
         Assert.Equal(["already-there", "left-behind"], changes.Select(change => change["id"]!.GetValue<string>()).Order());
     }
 
     [Fact]
-    public async Task A_new_space_is_placed_with_the_user_who_first_writes_it()
+    public async Task A_new_space_is_placed_with_theUser_who_first_writes_it()
     {
         var user = UniqueIds.New("fay");
         var space = UniqueIds.New("personal-org");
-        app.Services.Spaces[user] = [space];
-        await app.PlaceAsync(("u:" + user, "s2"));
+        App.Services.Spaces[user] = [space];
+        await App.PlaceAsync(("u:" + user, "s2"));
 
-        (await app.ClientFor(user, "laptop").PushAsync("todo", Batch(Insert("tasks", "t1", new { spaceId = space })))).AssertStatus(HttpStatusCode.OK);
+        (await App.ClientFor(user, "laptop").PushAsync("todo", Batch(Insert("tasks", "t1", new { spaceId = space })))).AssertStatus(HttpStatusCode.OK);
 
-        await using var connection = new NpgsqlConnection(app.ConnectionString);
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
         await using var where = new NpgsqlCommand("select shard from manasync.shard_map where scope = $1", connection)
         {
@@ -108,30 +103,23 @@ public sealed class ShardedWriteTests(ShardedFixture app) : IAsyncLifetime
     [Fact]
     public async Task A_record_is_not_moved_into_a_space_of_another_shard_but_merged_where_it_lives()
     {
-        var laptop = app.ClientFor(_user, "laptop");
+        var laptop = App.ClientFor(User, "laptop");
         (await laptop.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "mine", updatedAt = "2026-01-01T10:00:00.000Z" })))).AssertStatus(HttpStatusCode.OK);
-        (await laptop.PushAsync("todo", Batch(Update("tasks", "t1", "spaceId", _team, "2026-01-01T10:01:00.000Z")))).AssertStatus(HttpStatusCode.OK);
+        (await laptop.PushAsync("todo", Batch(Update("tasks", "t1", "spaceId", Team, "2026-01-01T10:01:00.000Z")))).AssertStatus(HttpStatusCode.OK);
 
-        var (changes, _) = await app.ClientFor(_user, "phone").PullAllAsync("todo", "tasks");
+        var (changes, _) = await App.ClientFor(User, "phone").PullAllAsync("todo", "tasks");
 
         var record = Assert.Single(changes);
         Assert.Equal("mine", record["data"]?["title"]?.GetValue<string>() ?? record["fields"]!["title"]!["value"]!.GetValue<string>());
-        Assert.Equal(1, await CountAsync(app.ConnectionString, "select count(*) from manasync.mt_doc_recordview where scope = $1", "u:" + _user));
-        Assert.Equal(0, await CountAsync(app.Shard2, "select count(*) from manasync.mt_doc_recordview where scope = $1", "s:" + _team));
+        Assert.Equal(1, await CountAsync(App.ConnectionString, "select count(*) from manasync.mt_doc_recordview where scope = $1", "u:" + User));
+        Assert.Equal(0, await CountAsync(App.Shard2, "select count(*) from manasync.mt_doc_recordview where scope = $1", "s:" + Team));
     }
 
     private IncomingChange Change(string id) => new()
     {
-        EventId = Guid.NewGuid(), SchemaVersion = 1, UserId = _user, AppId = "todo", Table = "tasks", RecordId = id, Op = ChangeOp.Insert,
-        ClientId = "laptop", SpaceId = _team, ReceivedAt = DateTimeOffset.UtcNow,
-        Data = JsonDocument.Parse($$"""{"n":1,"spaceId":"{{_team}}"}""").RootElement,
+        EventId = Guid.NewGuid(), SchemaVersion = 1, UserId = User, AppId = "todo", Table = "tasks", RecordId = id, Op = ChangeOp.Insert,
+        ClientId = "laptop", SpaceId = Team, ReceivedAt = DateTimeOffset.UtcNow,
+        Data = JsonDocument.Parse($$"""{"n":1,"spaceId":"{{Team}}"}""").RootElement,
     };
 
-    private static async Task<long> CountAsync(string database, string sql, string parameter)
-    {
-        await using var connection = new NpgsqlConnection(database);
-        await connection.OpenAsync();
-        await using var count = new NpgsqlCommand(sql, connection) { Parameters = { new() { Value = parameter } } };
-        return (long)(await count.ExecuteScalarAsync())!;
-    }
 }

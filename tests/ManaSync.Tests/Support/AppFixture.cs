@@ -65,6 +65,15 @@ public class AppFixture : IAsyncLifetime
     public DeployedClient DeviceFor(string userId, string clientId, string appId, IReadOnlyList<string> tables, Func<DateTimeOffset>? clock = null) =>
         new(Client, TokenFor(userId), userId, appId, clientId, tables, clock ?? (() => DateTimeOffset.UtcNow));
 
+    /// <summary>POST /backup/import of an archive as the user.</summary>
+    public async Task<Reply> ImportAsync(string userId, byte[] archive)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/backup/import") { Content = new ByteArrayContent(archive) };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TokenFor(userId));
+        using var response = await Client.SendAsync(request);
+        return new Reply(response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
     public async Task ResetAsync()
     {
         await Store.Advanced.Clean.DeleteAllEventDataAsync();

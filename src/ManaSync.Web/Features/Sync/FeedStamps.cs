@@ -1,3 +1,4 @@
+using ManaSync.Web.Infrastructure;
 using Npgsql;
 
 namespace ManaSync.Web.Features.Sync;
@@ -81,15 +82,8 @@ public static class FeedStamps
         """;
 
     /// <summary>Creates the stamps and their functions in a shard (idempotent), after row security has made the request role.</summary>
-    public static async Task CreateAsync(NpgsqlDataSource shard, CancellationToken cancellation)
-    {
-        await using var connection = await shard.OpenConnectionAsync(cancellation);
-        await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await using (var command = new NpgsqlCommand(
-                         "select pg_advisory_xact_lock(hashtextextended('manasync.feed_stamps', 0));" + Schema, connection, transaction))
-            await command.ExecuteNonQueryAsync(cancellation);
-        await transaction.CommitAsync(cancellation);
-    }
+    public static Task CreateAsync(NpgsqlDataSource shard, CancellationToken cancellation) =>
+        SchemaScript.ApplyAsync(shard, "manasync.feed_stamps", Schema, cancellation);
 
     /// <summary>In a writer's first statement: the stamp of everything it stores (a bigint).</summary>
     public const string TakeSql = "manasync.take_feed_stamp()";

@@ -1,3 +1,4 @@
+using ManaSync.Web.Infrastructure;
 using System.Text.Json;
 using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
@@ -32,15 +33,8 @@ public static class PendingWrites
         grant insert on manasync.pending_writes to manasync_app;
         """;
 
-    public static async Task CreateAsync(NpgsqlDataSource shard, CancellationToken cancellation)
-    {
-        await using var connection = await shard.OpenConnectionAsync(cancellation);
-        await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await using (var command = new NpgsqlCommand(
-                         "select pg_advisory_xact_lock(hashtextextended('manasync.pending_writes', 0));" + Schema, connection, transaction))
-            await command.ExecuteNonQueryAsync(cancellation);
-        await transaction.CommitAsync(cancellation);
-    }
+    public static Task CreateAsync(NpgsqlDataSource shard, CancellationToken cancellation) =>
+        SchemaScript.ApplyAsync(shard, "manasync.pending_writes", Schema, cancellation);
 
     /// <summary>Gives every change an eventId, so that storing it again is recognised as a retry.</summary>
     public static IReadOnlyList<IncomingChange> WithEventIds(IReadOnlyList<IncomingChange> changes) =>

@@ -50,15 +50,8 @@ public static class ScopeFences
         grant execute on function manasync.enter_scopes(text[]), manasync.fenced_scopes(text[]) to manasync_app;
         """;
 
-    public static async Task CreateAsync(NpgsqlDataSource shard, CancellationToken cancellation)
-    {
-        await using var connection = await shard.OpenConnectionAsync(cancellation);
-        await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await using (var command = new NpgsqlCommand(
-                         "select pg_advisory_xact_lock(hashtextextended('manasync.scope_fences', 0));" + Schema, connection, transaction))
-            await command.ExecuteNonQueryAsync(cancellation);
-        await transaction.CommitAsync(cancellation);
-    }
+    public static Task CreateAsync(NpgsqlDataSource shard, CancellationToken cancellation) =>
+        SchemaScript.ApplyAsync(shard, "manasync.scope_fences", Schema, cancellation);
 
     /// <summary>A writer's statement entering the scopes it is about to write (<see cref="MovedState"/> if one has left).</summary>
     public static NpgsqlBatchCommand EnterCommand(IEnumerable<string> scopes) =>

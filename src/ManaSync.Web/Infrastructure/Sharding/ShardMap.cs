@@ -35,7 +35,6 @@ public sealed class ShardMap(ShardDatabases databases)
     /// transaction alone (the owner may; nothing else runs in it), once, by the first node to start sharded.
     /// </summary>
     private const string Start = """
-        select pg_advisory_xact_lock(hashtextextended('manasync.shard_map', 0));
         do $$
         begin
           if not exists (select from manasync.shard_map_started) then
@@ -49,14 +48,8 @@ public sealed class ShardMap(ShardDatabases databases)
         """;
 
     /// <summary>Creates the map in main and records main's existing scopes (idempotent).</summary>
-    public static async Task CreateAsync(NpgsqlDataSource main, CancellationToken cancellation)
-    {
-        await using var connection = await main.OpenConnectionAsync(cancellation);
-        await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        await using (var command = new NpgsqlCommand(Schema + Start, connection, transaction))
-            await command.ExecuteNonQueryAsync(cancellation);
-        await transaction.CommitAsync(cancellation);
-    }
+    public static Task CreateAsync(NpgsqlDataSource main, CancellationToken cancellation) =>
+        SchemaScript.ApplyAsync(main, "manasync.shard_map", Schema + Start, cancellation);
 
     /// <summary>The shard of each scope, placing those never seen before.</summary>
     /// <param name="spacesWith">Where to place a space never seen before: with the user who first writes or reads it (its
