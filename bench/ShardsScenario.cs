@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using ManaSync.Testing;
-using Npgsql;
 
 namespace ManaSync.Bench;
 
@@ -45,7 +44,7 @@ public static class ShardsScenario
         PullTimes oneShard, twoShards;
         await using (var server = await ProductionServer.StartAsync(pullMain, pullSettings))
         {
-            await PlaceAsync(pullMain, ("u:near", "main"), ("s:near-team", "main"), ("u:far", "main"), ("s:far-team", "s2"));
+            await ShardPlacement.PlaceAsync(pullMain, ("u:near", "main"), ("s:near-team", "main"), ("u:far", "main"), ("s:far-team", "s2"));
             oneShard = await PullTimesAsync(server, "near", "near-team");
             twoShards = await PullTimesAsync(server, "far", "far-team");
         }
@@ -77,19 +76,6 @@ public static class ShardsScenario
         return (main, others.Count == 0 ? new Dictionary<string, string>() : new Dictionary<string, string> { ["SHARDS"] = string.Join(' ', others) });
     }
 
-    private static async Task PlaceAsync(string main, params (string Scope, string Shard)[] placements)
-    {
-        await using var connection = new NpgsqlConnection(main);
-        await connection.OpenAsync();
-        foreach (var (scope, shard) in placements)
-        {
-            await using var place = new NpgsqlCommand("insert into manasync.shard_map (scope, shard) values ($1, $2)", connection)
-            {
-                Parameters = { new() { Value = scope }, new() { Value = shard } },
-            };
-            await place.ExecuteNonQueryAsync();
-        }
-    }
 
     private sealed record PullTimes(double EmptyP50, double EmptyP99, double FullP50);
 

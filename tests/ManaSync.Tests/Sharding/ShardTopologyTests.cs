@@ -65,7 +65,7 @@ public sealed class ShardTopologyTests
         var sharded = new Dictionary<string, string> { ["SHARDS"] = $"s2={s2}" };
         await using (var server = await ServerProcess.StartAsync(main, sharded))
         {
-            await Execute(main, "insert into manasync.shard_map (scope, shard) values ('u:gil', 's2'), ('u:hal', 'main')");
+            await ShardPlacement.PlaceAsync(main, ("u:gil", "s2"), ("u:hal", "main"));
             (await (await server.ClientForAsync("gil")).PushAsync("todo", Batch(
                 Insert("tasks", "g1", new { title = "one" }), Update("tasks", "g1", "title", "two", "2030-01-01T00:00:00.000Z")))).AssertStatus(HttpStatusCode.OK);
             (await (await server.ClientForAsync("hal")).PushAsync("todo", Batch(Insert("tasks", "h1", new { title = "three" })))).AssertStatus(HttpStatusCode.OK);

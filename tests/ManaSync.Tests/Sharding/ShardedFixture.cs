@@ -1,6 +1,5 @@
 using ManaSync.Testing;
 using ManaSync.Tests.Support;
-using Npgsql;
 using Xunit;
 
 namespace ManaSync.Tests.Sharding;
@@ -30,19 +29,7 @@ public sealed class ShardedFixture : AppFixture
     public IReadOnlyDictionary<string, string> ShardSettings => new Dictionary<string, string> { ["SHARDS"] = $"s2={Shard2}" };
 
     /// <summary>Places scopes ("u:alice", "s:team") before anyone asks where they are.</summary>
-    public async Task PlaceAsync(params (string Scope, string Shard)[] placements)
-    {
-        await using var connection = new NpgsqlConnection(ConnectionString);
-        await connection.OpenAsync();
-        foreach (var (scope, shard) in placements)
-        {
-            await using var place = new NpgsqlCommand("insert into manasync.shard_map (scope, shard) values ($1, $2)", connection)
-            {
-                Parameters = { new() { Value = scope }, new() { Value = shard } },
-            };
-            await place.ExecuteNonQueryAsync();
-        }
-    }
+    public Task PlaceAsync(params (string Scope, string Shard)[] placements) => ShardPlacement.PlaceAsync(ConnectionString, placements);
 
     public override async Task DisposeAsync()
     {

@@ -1,7 +1,6 @@
 using System.Net;
 using ManaSync.Testing;
 using ManaSync.Web.Auth;
-using Npgsql;
 using Xunit;
 using static ManaSync.Testing.Changes;
 
@@ -35,12 +34,7 @@ public sealed class ShardedLiveTests : IAsyncLifetime
     [Fact]
     public async Task A_push_into_another_shard_on_one_node_reaches_a_stream_on_the_other()
     {
-        await using (var connection = new NpgsqlConnection(_main))
-        {
-            await connection.OpenAsync();
-            await using var place = new NpgsqlCommand("insert into manasync.shard_map (scope, shard) values ('u:bob', 's2')", connection);
-            await place.ExecuteNonQueryAsync();
-        }
+        await ShardPlacement.PlaceAsync(_main, ("u:bob", "s2"));
         var token = Ed25519Tokens.Issue(_key, "bob", TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
         await using var stream = await SseStream.OpenAsync(_node2.Client, "/sync/todo/stream?collections=tasks", token);
 

@@ -22,13 +22,7 @@ public sealed class ThreeShardTests
         {
             ["SHARDS"] = $"s2={s2} s3={s3}", ["MANA_AUTH_URL"] = services.Url, ["MANA_CREDITS_URL"] = services.Url,
         });
-        await using (var connection = new NpgsqlConnection(main))
-        {
-            await connection.OpenAsync();
-            await using var place = new NpgsqlCommand(
-                "insert into manasync.shard_map (scope, shard) values ('u:ivy', 'main'), ('s:ivy-team', 's2'), ('s:ivy-club', 's3')", connection);
-            await place.ExecuteNonQueryAsync();
-        }
+        await ShardPlacement.PlaceAsync(main, ("u:ivy", "main"), ("s:ivy-team", "s2"), ("s:ivy-club", "s3"));
         var laptop = await server.ClientForAsync("ivy", "laptop");
         for (var batch = 0; batch < 5; batch++)
             (await laptop.PushAsync("todo", Batch(

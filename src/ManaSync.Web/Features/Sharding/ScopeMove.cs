@@ -181,19 +181,13 @@ public sealed class ScopeMove(IDocumentStore store, ShardDatabases databases)
     {
         await using var last = databases[source].CreateCommand(FeedStamps.LastSql);
         var floor = (long)(await last.ExecuteScalarAsync(cancellation))! + 1;
-        await using var raise = databases[target].CreateCommand("select manasync.raise_feed_stamps($1)");
+        await using var raise = databases[target].CreateCommand(FeedStamps.RaiseSql);
         raise.Parameters.Add(new NpgsqlParameter { Value = floor });
         await raise.ExecuteNonQueryAsync(cancellation);
     }
 
-    private async Task SwitchAsync(string scope, string target, CancellationToken cancellation)
-    {
-        await using var command = databases.Main.CreateCommand(
-            "insert into manasync.shard_map (scope, shard) values ($1, $2) on conflict (scope) do update set shard = $2, placed_at = now()");
-        command.Parameters.Add(new NpgsqlParameter { Value = scope });
-        command.Parameters.Add(new NpgsqlParameter { Value = target });
-        await command.ExecuteNonQueryAsync(cancellation);
-    }
+    private Task SwitchAsync(string scope, string target, CancellationToken cancellation) =>
+        ShardMap.AssignAsync(databases.Main, scope, target, cancellation);
 
     /// <summary>
     /// Removes the scope from the shard it left: its views, and its events but those that also belong to a scope still

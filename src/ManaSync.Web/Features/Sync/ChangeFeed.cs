@@ -123,8 +123,8 @@ public static class ChangeFeed
                 $"order by page.position_tx, page.position_index limit {limit}";
         }
 
-        public string Sources { get; }
-        public string Filter { get; }
+        private string Sources { get; }
+        private string Filter { get; }
 
         /// <summary>The newest committed change in the ranges (0 if none): a statement of one row and column.</summary>
         public string Newest { get; }

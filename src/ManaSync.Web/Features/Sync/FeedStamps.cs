@@ -94,6 +94,8 @@ public static class FeedStamps
     /// <summary>The smallest stamp still announced, or null.</summary>
     public const string RunningSql = "select manasync.running_feed_stamps()";
 
-    /// <summary>Makes every later stamp of the shard at least <paramref name="floor"/>.</summary>
-    public static NpgsqlBatchCommand RaiseCommand(long floor) => SessionBatch.Command("select manasync.raise_feed_stamps($1)", floor);
+    /// <summary>Makes every later stamp of the shard at least the floor given as <c>$1</c>.</summary>
+    public const string RaiseSql = "select manasync.raise_feed_stamps($1)";
+
+    public static NpgsqlBatchCommand RaiseCommand(long floor) => SessionBatch.Command(RaiseSql, floor);
 }

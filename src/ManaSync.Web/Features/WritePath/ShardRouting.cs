@@ -37,10 +37,11 @@ public static class ShardRouting
             }
         }
         var order = sessions.AllShards.ToList();
+        var held = HeldBy(homes);
         return Enumerable.Range(0, changes.Count)
             .GroupBy(index => targets[index])
             .OrderBy(group => order.IndexOf(group.Key))
-            .Select(group => new Route(group.Key, group.ToList(), homes.Where(home => home.Value == group.Key).Select(home => home.Key).ToHashSet()))
+            .Select(group => new Route(group.Key, group.ToList(), held[group.Key]))
             .ToList();
     }
 
@@ -63,6 +64,10 @@ public static class ShardRouting
         }
         return views;
     }
+
+    /// <summary>The scopes each shard holds, of those whose homes are given.</summary>
+    public static Dictionary<string, IReadOnlySet<string>> HeldBy(IReadOnlyDictionary<string, string> homes) =>
+        homes.GroupBy(home => home.Value).ToDictionary(group => group.Key, group => (IReadOnlySet<string>)group.Select(home => home.Key).ToHashSet());
 
     public static string NamedScope(IncomingChange change) => RecordKey.ScopeOf(change.UserId, change.Space);
 }

@@ -91,12 +91,10 @@ public static class ShardedWrite
             }
             return new ShardPart(shard, PartOf, indices);
         }).ToList();
-        var held = HeldBy(homes);
+        var held = ShardRouting.HeldBy(homes);
         return await StoreAsync(parts, shard => requestOn(shard) with { HeldHere = held[shard] }, recordPending: null, cancellation);
     }
 
-    private static Dictionary<string, IReadOnlySet<string>> HeldBy(IReadOnlyDictionary<string, string> homes) =>
-        homes.GroupBy(home => home.Value).ToDictionary(group => group.Key, group => (IReadOnlySet<string>)group.Select(home => home.Key).ToHashSet());
 
     private static async Task<WriteOutcome> StoreRoutedAsync(CallerSessions sessions, ShardDatabases databases, Caller writer,
         IReadOnlyList<IncomingChange> changes, Func<string, WriteRequest> requestOn, CancellationToken cancellation)

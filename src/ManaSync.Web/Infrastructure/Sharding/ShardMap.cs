@@ -96,6 +96,16 @@ public sealed class ShardMap(ShardDatabases databases)
         foreach (var scope in scopes) _homes.TryRemove(scope, out _);
     }
 
+    /// <summary>Puts a scope in a shard, placed before or not (a move's switch).</summary>
+    public static async Task AssignAsync(NpgsqlDataSource main, string scope, string shard, CancellationToken cancellation)
+    {
+        await using var command = main.CreateCommand(
+            "insert into manasync.shard_map (scope, shard) values ($1, $2) on conflict (scope) do update set shard = $2, placed_at = now()");
+        command.Parameters.Add(new NpgsqlParameter { Value = scope });
+        command.Parameters.Add(new NpgsqlParameter { Value = shard });
+        await command.ExecuteNonQueryAsync(cancellation);
+    }
+
     /// <summary>Where a scope lives, without placing it: null when it has never been placed.</summary>
     public static async Task<string?> FindAsync(NpgsqlDataSource main, string scope, CancellationToken cancellation)
     {

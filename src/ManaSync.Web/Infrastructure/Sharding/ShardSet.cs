@@ -35,9 +35,6 @@ public sealed class ShardSet
 
     public bool IsSharded => All.Count > 1;
 
-    public Shard this[string name] => All.FirstOrDefault(shard => shard.Name == name)
-                                      ?? throw new KeyNotFoundException($"No shard is named '{name}' (SHARDS lists {string.Join(", ", All.Select(s => s.Name))})");
-
     public bool Contains(string name) => All.Any(shard => shard.Name == name);
 
     /// <summary>
