@@ -6,11 +6,13 @@ namespace ManaSync.Projections.Records;
 public static class RecordViews
 {
     /// <summary>Applies a change (in the newest schema's shape) to every view it touches; a view it moved the record out of must be among them.</summary>
-    public static void Apply(IDictionary<string, RecordView> views, ChangeRecorded change)
+    /// <param name="only">Apply it to this view alone, if it touches it.</param>
+    public static void Apply(IDictionary<string, RecordView> views, ChangeRecorded change, string? only = null)
     {
         var keys = RecordKey.Of(change);
         foreach (var key in keys)
         {
+            if (only is not null && key != only) continue;
             if (views.TryGetValue(key, out var view)) view.Apply(change);
             else if (key == keys[^1])
             {

@@ -1,4 +1,5 @@
 using JasperFx.CommandLine;
+using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sharding;
 using Marten;
@@ -62,7 +63,8 @@ public sealed class ShardsCommand : JasperFxAsyncCommand<ShardsInput>
                     await Console.Error.WriteLineAsync($"No shard is named '{input.Target}'.");
                     return false;
                 }
-                var move = new ScopeMove(host.Services.GetRequiredService<IDocumentStore>(), databases);
+                var move = new ScopeMove(host.Services.GetRequiredService<IDocumentStore>(), databases,
+                    host.Services.GetRequiredService<ChangeUpcasting>());
                 var report = await move.RunAsync((await ResolveAsync(databases, input.Scope)).Scope, input.Target,
                     TimeSpan.FromSeconds(input.GraceFlag), Console.Error, CancellationToken.None);
                 await output.WriteLineAsync($"{report.Scope} moved from {report.From} to {report.To}: {report.Events} events, {report.Views} records; " +

@@ -100,21 +100,6 @@ public sealed class ShardedWriteTests(ShardedFixture app) : ShardedTest(app)
         Assert.Equal("s2", await where.ExecuteScalarAsync());
     }
 
-    [Fact]
-    public async Task A_record_is_not_moved_into_a_space_of_another_shard_but_merged_where_it_lives()
-    {
-        var laptop = App.ClientFor(User, "laptop");
-        (await laptop.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "mine", updatedAt = "2026-01-01T10:00:00.000Z" })))).AssertStatus(HttpStatusCode.OK);
-        (await laptop.PushAsync("todo", Batch(Update("tasks", "t1", "spaceId", Team, "2026-01-01T10:01:00.000Z")))).AssertStatus(HttpStatusCode.OK);
-
-        var (changes, _) = await App.ClientFor(User, "phone").PullAllAsync("todo", "tasks");
-
-        var record = Assert.Single(changes);
-        Assert.Equal("mine", record["data"]?["title"]?.GetValue<string>() ?? record["fields"]!["title"]!["value"]!.GetValue<string>());
-        Assert.Equal(1, await CountAsync(App.ConnectionString, "select count(*) from manasync.mt_doc_recordview where scope = $1", "u:" + User));
-        Assert.Equal(0, await CountAsync(App.Shard2, "select count(*) from manasync.mt_doc_recordview where scope = $1", "s:" + Team));
-    }
-
     private IncomingChange Change(string id) => new()
     {
         EventId = Guid.NewGuid(), SchemaVersion = 1, UserId = User, AppId = "todo", Table = "tasks", RecordId = id, Op = ChangeOp.Insert,

@@ -1,5 +1,6 @@
 using System.Data;
 using ManaSync.Events;
+using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Features.WritePath;
@@ -21,9 +22,10 @@ public sealed record MoveReport(string Scope, string From, string To, long Event
 /// Moves a scope's events and record views from its shard to another while the server keeps serving
 /// (<c>shards move</c>, docs/deployment.md "Moving a scope"):
 /// <list type="number">
-/// <item>copy: the scope's events are appended to the target under their own eventIds, and the inline projection builds
-/// their views there with the positions they had (positions travel in the events), so cursors issued before stay
-/// valid; passes repeat while pushes go on;</item>
+/// <item>copy: the scope's events are appended to the target under their own eventIds, and its views built there from them,
+/// in the source's order, with the positions they had there (positions travel in the events), so cursors issued before stay
+/// valid; passes repeat while pushes go on. An event the target has already (it moved a record between the scope and one
+/// of the target's, so both shards store it) is not appended again, but merged into the scope's views all the same;</item>
 /// <item>fence: on the source, wait for every write into the scope to end and bar later ones (<see cref="ScopeFences"/>);
 /// copy what those writes stored; raise the target's stamps above the source's last, so every write the target takes
 /// for the scope lies after every cursor a reader got from the source;</item>
@@ -34,9 +36,14 @@ public sealed record MoveReport(string Scope, string From, string To, long Event
 /// </list>
 /// Each step can be repeated: a move killed halfway is finished by running it again.
 /// </summary>
-public sealed class ScopeMove(IDocumentStore store, ShardDatabases databases)
+public sealed class ScopeMove(IDocumentStore store, ShardDatabases databases, ChangeUpcasting upcasting)
 {
     private const int PageSize = 1000;
+
+    private readonly RecordViewUpsert _upsert = new(MartenSetup.Schema);
+
+    /// <summary>The scope's events that the target's views of it have taken in, during this run.</summary>
+    private readonly HashSet<Guid> _merged = [];
 
     public async Task<MoveReport> RunAsync(string scope, string target, TimeSpan grace, TextWriter progress, CancellationToken cancellation)
     {
@@ -59,6 +66,8 @@ public sealed class ScopeMove(IDocumentStore store, ShardDatabases databases)
         if (source == target) return new MoveReport(scope, source, target, 0, await CountViewsAsync(databases[target], scope, cancellation), 0);
 
         await ScopeFences.LiftAsync(databases[target], scope, cancellation);
+        // Views of the scope the target has from earlier (left by a move, or by a record that moved away from it) are rebuilt.
+        await DeleteViewsAsync(databases[target], scope, cancellation);
         long copied;
         var pass = 0;
         do
@@ -85,7 +94,10 @@ public sealed class ScopeMove(IDocumentStore store, ShardDatabases databases)
         return new MoveReport(scope, source, target, ids.Count, await CountViewsAsync(databases[target], scope, cancellation), removed);
     }
 
-    /// <summary>Appends to the target the scope's events it lacks, page by page, each page in one transaction (its views merged inline).</summary>
+    /// <summary>
+    /// Appends to the target the scope's events it lacks and merges into its views there those it has not yet taken in, in the
+    /// source's order, page by page, each page in one transaction. Returns how many events it appended.
+    /// </summary>
     private async Task<long> CopyAsync(string scope, string source, string target, CancellationToken cancellation)
     {
         long copied = 0, after = 0;
@@ -94,9 +106,10 @@ public sealed class ScopeMove(IDocumentStore store, ShardDatabases databases)
             var page = await ReadPageAsync(databases[source], scope, after, cancellation);
             if (page.Count == 0) return copied;
             after = page[^1].Sequence;
-            var present = await PresentAsync(databases[target], page.Select(row => row.Change.EventId).ToList(), cancellation);
-            var missing = page.Where(row => !present.Contains(row.Change.EventId)).ToList();
-            if (missing.Count == 0) continue;
+            var fresh = page.Where(row => !_merged.Contains(row.Change.EventId)).ToList();
+            if (fresh.Count == 0) continue;
+            var present = await PresentAsync(databases[target], fresh.Select(row => row.Change.EventId).ToList(), cancellation);
+            var missing = fresh.Where(row => !present.Contains(row.Change.EventId)).ToList();
             // Under the locks of the streams appended to, which pushes into them (of the scope's other records) take too.
             var (connection, transaction) = await CallerSessions.BeginAsync(databases[target], IsolationLevel.ReadCommitted, cancellation);
             await using (connection)
@@ -109,10 +122,20 @@ public sealed class ScopeMove(IDocumentStore store, ShardDatabases databases)
                 var options = SessionOptions.ForTransaction(transaction, shouldAutoCommit: false);
                 options.TenantId = target;
                 await using var session = store.LightweightSession(options);
+                // The scope's views merged with every event in the source's order: events the target has already (stored there
+                // for a scope of its own, which they touch too) are merged into the scope's views here as well as those appended.
+                var changes = fresh.Select(row => upcasting.ToCurrent(row.Change)).ToList();
+                var keys = changes.Select(change => RecordKey.For(scope, change.AppId, change.Table, change.RecordId)).ToList();
+                var views = (await session.LoadManyAsync<RecordView>(cancellation, keys.Distinct())).ToDictionary(view => view.Id);
+                for (var i = 0; i < changes.Count; i++) RecordViews.Apply(views, changes[i], only: keys[i]);
                 foreach (var stream in missing.GroupBy(row => row.Stream)) EventLog.Append(session, stream.Key, stream.Select(row => row.Change));
+                await session.SaveChangesAsync(cancellation);
+                // The projection merged the appended events into the scope's views as it found them; these replace its.
+                _upsert.Queue(session, views.Values);
                 await session.SaveChangesAsync(cancellation);
                 await transaction.CommitAsync(cancellation);
             }
+            _merged.UnionWith(fresh.Select(row => row.Change.EventId));
             copied += missing.Count;
         }
     }
@@ -219,10 +242,15 @@ public sealed class ScopeMove(IDocumentStore store, ShardDatabases databases)
             events.Parameters.Add(new NpgsqlParameter { Value = chunk });
             removed += await events.ExecuteNonQueryAsync(cancellation);
         }
+        await DeleteViewsAsync(shard, scope, cancellation);
+        return removed;
+    }
+
+    private static async Task DeleteViewsAsync(NpgsqlDataSource shard, string scope, CancellationToken cancellation)
+    {
         await using var views = shard.CreateCommand($"delete from {MartenSetup.Schema}.mt_doc_recordview where scope = $1");
         views.Parameters.Add(new NpgsqlParameter { Value = scope });
         await views.ExecuteNonQueryAsync(cancellation);
-        return removed;
     }
 
     private static async Task<long> CountViewsAsync(NpgsqlDataSource shard, string scope, CancellationToken cancellation)

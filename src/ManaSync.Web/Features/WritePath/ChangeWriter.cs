@@ -17,6 +17,10 @@ namespace ManaSync.Web.Features.WritePath;
 /// <param name="ReportConflicts">Whether to work out which fields lost last-write-wins (a push answers with them).</param>
 /// <param name="BeforeCommit">Runs in the transaction after the last change is stored.</param>
 /// <param name="HeldHere">With shards, the scopes the shard written holds (<see cref="RecordHomes.Place"/>).</param>
+/// <param name="MovesTo">With shards, scopes of other shards this write also stores into: a record may move into them from here.</param>
+/// <param name="Arriving">With shards, where events another shard decides may arrive in this one: their locks are held from the start.</param>
+/// <param name="Exchange">After the changes are decided and stored: given the events decided here that live in another
+/// shard (moved there), returns the events decided in another shard that live in this one, to store here too.</param>
 public sealed record WriteRequest(
     Func<CancellationToken, Task<CallerSession<IDocumentSession>>> Begin,
     Func<string, Caller> WriterOf,
@@ -25,7 +29,21 @@ public sealed record WriteRequest(
     TimeProvider Time,
     bool ReportConflicts = false,
     Func<CallerSession<IDocumentSession>, CancellationToken, Task>? BeforeCommit = null,
-    IReadOnlySet<string>? HeldHere = null);
+    IReadOnlySet<string>? HeldHere = null,
+    IReadOnlySet<string>? MovesTo = null,
+    IReadOnlyList<ArrivalSlot>? Arriving = null,
+    Func<IReadOnlyList<ChangeRecorded>, CancellationToken, Task<IReadOnlyList<ChangeRecorded>>>? Exchange = null);
+
+/// <summary>A scope of this shard that a writer's events decided in another shard may arrive in, and the app they are of.</summary>
+public sealed record ArrivalSlot(string AppId, string UserId, string Scope)
+{
+    /// <summary>The locks arriving events are written under: the writer's stream, and the space's when the scope is one.</summary>
+    public IEnumerable<string> LockKeys() => RecordKey.SpaceOf(Scope) is null
+        ? [WriteLocks.StreamLockKey(WriteLocks.Stream(AppId, UserId))]
+        : [WriteLocks.StreamLockKey(WriteLocks.Stream(AppId, UserId)), WriteLocks.SpaceLockKey(AppId, Scope)];
+
+    public static ArrivalSlot Of(ChangeRecorded change) => new(change.AppId, change.UserId, RecordKey.Scope(change));
+}
 
 /// <param name="Stored">Events appended.</param>
 /// <param name="Skipped">Changes already stored (retries).</param>
@@ -76,8 +94,11 @@ public static class ChangeWriter
     {
         await using var scope = await request.Begin(cancellation);
         var locks = new HashSet<string>();
+        // Events another shard decides may arrive in this transaction: their locks are taken first, as every other part's are.
+        if (request.Arriving is { Count: > 0 } arriving) await LockArrivalsAsync(scope, arriving, locks, cancellation);
         var (stored, skipped, position) = (0, 0, 0);
         var conflicts = new List<WireConflict>();
+        var leaving = new List<ChangeRecorded>();
         await foreach (var chunk in chunks.WithCancellation(cancellation))
         {
             var (decision, merged) = await DecideUnderLocksAsync(scope, chunk, position, locks, request, cancellation);
@@ -85,23 +106,66 @@ public static class ChangeWriter
             if (decision.Refusal is { } refusal) return WriteOutcome.Refused(refusal);
             skipped += decision.Skipped;
             conflicts.AddRange(decision.Conflicts);
-            if (decision.Events.Count == 0) continue;
-
-            var session = scope.Session;
-            foreach (var stream in decision.Events.GroupBy(e => WriteLocks.Stream(e.AppId, e.UserId)))
-                EventLog.Append(session, stream.Key, stream);
-            // The decision merged the views with its events in their order. Marten hands the projection the events
-            // stream by stream: the same order for a push (one stream); otherwise the projection merges again.
-            MergedViews.Hand(session, decision.Events, merged);
-            // A chunk's notices go with its events; an import of several chunks announces each (a reread more, no change missed).
-            foreach (var notice in ChangesCommitted.Of(decision.Events, request.Time.GetUtcNow())) CommitNotice.Queue(session, notice);
-            await session.SaveChangesAsync(cancellation);
             stored += decision.Events.Count;
+            var here = decision.Events;
+            if (request.MovesTo is { Count: > 0 } movesTo)
+            {
+                // A record moved into a scope of another shard lives there now: its events are stored there (the move here too,
+                // since it changed the view it left here); its view here would be read by nobody.
+                leaving.AddRange(decision.Events.Where(e => movesTo.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && movesTo.Contains(left)));
+                here = decision.Events.Where(e => !movesTo.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && !movesTo.Contains(left)).ToList();
+                foreach (var view in merged.Values.Where(view => movesTo.Contains(view.Scope)).ToList()) merged.Remove(view.Id);
+            }
+            if (here.Count > 0) await AppendAsync(scope, here, merged, request, cancellation);
         }
 
+        if (request.Exchange is { } exchange && await exchange(leaving, cancellation) is { Count: > 0 } arrivals)
+            await StoreArrivalsAsync(scope, arrivals, position, locks, request, cancellation);
         if (request.BeforeCommit is { } beforeCommit) await beforeCommit(scope, cancellation);
         await scope.CommitAsync(cancellation);
         return new WriteOutcome(stored, skipped, conflicts, null);
+    }
+
+    /// <param name="merged">The views the events touch merged with them, for the projection; null: it merges them itself.</param>
+    private static async Task AppendAsync(CallerSession<IDocumentSession> scope, IReadOnlyList<ChangeRecorded> events,
+        IReadOnlyDictionary<string, RecordView>? merged, WriteRequest request, CancellationToken cancellation)
+    {
+        var session = scope.Session;
+        foreach (var stream in events.GroupBy(e => WriteLocks.Stream(e.AppId, e.UserId)))
+            EventLog.Append(session, stream.Key, stream);
+        // The decision merged the views with its events in their order. Marten hands the projection the events
+        // stream by stream: the same order for a push (one stream); otherwise the projection merges again.
+        if (merged is not null) MergedViews.Hand(session, events, merged);
+        // A chunk's notices go with its events; an import of several chunks announces each (a reread more, no change missed).
+        foreach (var notice in ChangesCommitted.Of(events, request.Time.GetUtcNow())) CommitNotice.Queue(session, notice);
+        await session.SaveChangesAsync(cancellation);
+    }
+
+    private static async Task LockArrivalsAsync(CallerSession<IDocumentSession> scope, IEnumerable<ArrivalSlot> slots, HashSet<string> locks,
+        CancellationToken cancellation)
+    {
+        var list = slots.ToList();
+        var keys = list.SelectMany(slot => slot.LockKeys()).Where(locks.Add).ToList();
+        if (keys.Count == 0) return;
+        // The scopes the events arrive in are entered; the writer's stream here may belong to a scope this shard does not hold.
+        await using var reader = await scope.ExecuteAsync([WriteLocks.Command(keys), ScopeFences.EnterCommand(list.Select(slot => slot.Scope))], cancellation);
+    }
+
+    /// <summary>
+    /// Stores events another shard decided (records moved into scopes of this one) as they are, at this transaction's
+    /// position, so readers of this shard find them after their cursors. One already here (a retry) is not stored again.
+    /// </summary>
+    private static async Task StoreArrivalsAsync(CallerSession<IDocumentSession> scope, IReadOnlyList<ChangeRecorded> arrivals, int firstIndex,
+        HashSet<string> locks, WriteRequest request, CancellationToken cancellation)
+    {
+        await LockArrivalsAsync(scope, arrivals.Select(ArrivalSlot.Of), locks, cancellation);
+        HashSet<Guid> present;
+        await using (var reader = await scope.ExecuteAsync([EventLog.StoredCommand(arrivals.Select(e => e.EventId).ToArray())], cancellation))
+            present = (await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Serializer, cancellation)).Select(e => e.EventId).ToHashSet();
+        var fresh = arrivals.Where(e => !present.Contains(e.EventId))
+            .Select((e, i) => e with { CommitTx = scope.TransactionId, CommitIndex = firstIndex + i })
+            .ToList();
+        if (fresh.Count > 0) await AppendAsync(scope, fresh, null, request, cancellation);
     }
 
     /// <summary>
@@ -131,10 +195,13 @@ public static class ChangeWriter
         while (true)
         {
             var (stored, views) = await LockAndReadAsync(scope, newLocks, candidateKeys, chosenIds, cancellation);
+            // Views of scopes another shard holds are left behind here by moves (or rebuilt from them): they are not the record.
+            if (request.HeldHere is { } held)
+                foreach (var foreign in views.Values.Where(view => !held.Contains(view.Scope)).ToList()) views.Remove(foreign.Id);
             // The transaction id, every event's position, came with the first read.
             changes ??= chunk.Select((change, i) => change.ToEvent(scope.TransactionId, firstIndex + i, request.MaxClockSkew)).ToList();
             var decision = WriteDecider.Decide(changes, stored, views, request.WriterOf, request.Upcasting, request.ReportConflicts,
-                request.HeldHere);
+                request.HeldHere, request.MovesTo);
             if (decision.Refusal is not null || decision.Events.Count == 0) return (decision, views);
             newLocks = RecordHomes.SpaceLocksWritten(decision.Events).Where(locks.Add).ToList();
             if (newLocks.Count == 0) return (decision, views);

@@ -1,3 +1,4 @@
+using ManaSync.Events;
 using ManaSync.Web.Infrastructure;
 using System.Text.Json;
 using ManaSync.Web.Infrastructure.Isolation;
@@ -6,12 +7,16 @@ using Npgsql;
 
 namespace ManaSync.Web.Features.WritePath;
 
-/// <summary>A later shard's part of a write, as its first shard's transaction records it.</summary>
-public sealed record PendingWrite(Guid Id, string Shard, Caller Writer, IReadOnlyList<IncomingChange> Changes);
+/// <summary>A shard's part of a write, as the transaction of the part that commits first records it.</summary>
+/// <param name="Changes">The part's own changes: decided again where they live when it is stored.</param>
+/// <param name="Arrivals">Events decided by the part that committed first that live in this part's shard too (records moved
+/// into it): stored as they are.</param>
+public sealed record PendingWrite(Guid Id, string Shard, Caller Writer, IReadOnlyList<IncomingChange> Changes,
+    IReadOnlyList<ChangeRecorded>? Arrivals = null);
 
 /// <summary>
-/// The parts of a write across shards that its first shard's transaction vouches for (<see cref="ShardedWrite"/>): once
-/// that transaction commits, its later parts must be stored, even if the node dies before their own transactions
+/// The parts of a write across shards that the transaction committing first vouches for (<see cref="ShardedWrite"/>): once
+/// that transaction commits, the other parts must be stored, even if the node dies before their own transactions
 /// commit. They are recorded in that transaction, removed once every part has committed, and stored by
 /// <see cref="PendingWritesSweeper"/> on any node when left behind: idempotently, since their changes carry eventIds
 /// given before the first attempt.
@@ -40,9 +45,10 @@ public static class PendingWrites
     public static IReadOnlyList<IncomingChange> WithEventIds(IReadOnlyList<IncomingChange> changes) =>
         changes.Select(change => change.EventId is null ? change with { EventId = Guid.CreateVersion7(change.ReceivedAt) } : change).ToList();
 
-    /// <summary>Records the later parts in the first part's transaction.</summary>
+    /// <summary>Records the other parts in the transaction of the part committing first.</summary>
     public static async Task RecordAsync(CallerSession<IDocumentSession> scope, IReadOnlyList<PendingWrite> later, CancellationToken cancellation)
     {
+        if (later.Count == 0) return;
         var command = new NpgsqlBatchCommand(
             "insert into manasync.pending_writes (id, shard, user_id, part) select * from unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])");
         command.Parameters.Add(new NpgsqlParameter { Value = later.Select(part => part.Id).ToArray() });
@@ -52,7 +58,7 @@ public static class PendingWrites
         await using var reader = await scope.ExecuteAsync([command], cancellation);
     }
 
-    /// <summary>Removes parts whose own transactions have committed (on the first part's shard, as the server's own role).</summary>
+    /// <summary>Removes parts whose own transactions have committed (on the shard of the part committed first, as the server's own role).</summary>
     public static async Task ForgetAsync(NpgsqlDataSource firstShard, IEnumerable<Guid> ids, CancellationToken cancellation)
     {
         await using var command = firstShard.CreateCommand("delete from manasync.pending_writes where id = any($1)");

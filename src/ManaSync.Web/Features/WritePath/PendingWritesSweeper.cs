@@ -39,8 +39,14 @@ public sealed class PendingWritesSweeper(ShardDatabases databases, CallerSession
         }
     }
 
-    private Task<WriteOutcome> StoreAsync(PendingWrite part, CancellationToken cancellation) =>
-        ShardedWrite.StoreBatchAsync(sessions, databases, part.Writer, part.Changes,
-            shard => new WriteRequest(cancel => sessions.WriteAsync(part.Writer, cancel, shard), _ => part.Writer, upcasting, settings.MaxClockSkew, time),
-            cancellation);
+    private async Task<WriteOutcome> StoreAsync(PendingWrite part, CancellationToken cancellation)
+    {
+        WriteRequest On(string shard) =>
+            new(cancel => sessions.WriteAsync(part.Writer, cancel, shard), _ => part.Writer, upcasting, settings.MaxClockSkew, time);
+
+        if (part.Arrivals is { Count: > 0 } arrivals) await ShardedWrite.StoreArrivalsAsync(sessions, part.Writer, arrivals, On, cancellation);
+        return part.Changes.Count > 0
+            ? await ShardedWrite.StoreBatchAsync(sessions, databases, part.Writer, part.Changes, On, cancellation)
+            : new WriteOutcome(0, 0, [], null);
+    }
 }

@@ -43,10 +43,12 @@ public static class RecordHomes
     /// Decides the scope of a change given the views read (and changed by earlier changes of the batch), and
     /// applies it to them as the projection will.
     /// </summary>
-    /// <param name="heldHere">With shards, the scopes the shard being written holds: a record is not moved into a scope held
-    /// by another shard (it would land where nobody reads it); its change is merged where the record is. Null: every scope.</param>
+    /// <param name="heldHere">With shards, the scopes the shard being written holds. Null: every scope.</param>
+    /// <param name="movesTo">With shards, the scopes of other shards that the write stores into as well: a record may move into
+    /// them (the move is stored in both shards). Into a scope of any other shard it is not moved (it would land where nobody
+    /// reads it); its change is merged where the record is.</param>
     public static PlacedChange Place(ChangeRecorded change, IDictionary<string, RecordView> views, IReadOnlyList<string> writerScopes,
-        bool spacesKnown, ChangeUpcasting upcasting, IReadOnlySet<string>? heldHere = null)
+        bool spacesKnown, ChangeUpcasting upcasting, IReadOnlySet<string>? heldHere = null, IReadOnlySet<string>? movesTo = null)
     {
         var named = Named(change);
         // The record where the change names it, else the latest one elsewhere; and whether it left a scope.
@@ -63,7 +65,7 @@ public static class RecordHomes
 
         var placed = change with { RecordScope = named };
         if (home is not null && home.Scope != named)
-            placed = (heldHere is null || heldHere.Contains(named)) && Placement.Supersedes(Placement.Of(upcasting.ToCurrent(change)), home.PlacedBy)
+            placed = (heldHere is null || heldHere.Contains(named) || movesTo?.Contains(named) == true) && Placement.Supersedes(Placement.Of(upcasting.ToCurrent(change)), home.PlacedBy)
                 ? placed with { MovedFrom = home.Scope, MovedState = RecordViewJson.WriteState(home) }
                 : placed with { RecordScope = home.Scope };
         RecordViews.Apply(views, upcasting.ToCurrent(placed));

@@ -1,3 +1,4 @@
+using ManaSync.Events;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
@@ -92,9 +93,29 @@ public static class ShardedWrite
             return new ShardPart(shard, PartOf, indices);
         }).ToList();
         var held = ShardRouting.HeldBy(homes);
-        return await StoreAsync(parts, shard => requestOn(shard) with { HeldHere = held[shard] }, recordPending: null, cancellation);
+        return await StoreAsync(parts, shard => requestOn(shard) with { HeldHere = held[shard] }, homes, recordPending: null, cancellation);
     }
 
+
+    /// <summary>
+    /// Stores events decided in another shard's part of a write that a stopped node left behind (records moved into a scope
+    /// of this shard, or out of it), as they are, in the shards their scopes live in now; those already there are skipped.
+    /// </summary>
+    public static async Task StoreArrivalsAsync(CallerSessions sessions, Caller writer, IReadOnlyList<ChangeRecorded> arrivals,
+        Func<string, WriteRequest> requestOn, CancellationToken cancellation)
+    {
+        static IEnumerable<string> ScopesOf(ChangeRecorded e) => e.MovedFrom is { } left ? [RecordKey.Scope(e), left] : [RecordKey.Scope(e)];
+        var homes = await sessions.HomesAsync(writer, arrivals.SelectMany(ScopesOf), cancellation);
+        foreach (var shard in arrivals.SelectMany(ScopesOf).Select(scope => homes[scope]).Distinct())
+        {
+            var here = arrivals.Where(e => ScopesOf(e).Any(scope => homes[scope] == shard)).ToList();
+            await ChangeWriter.StoreAsync(requestOn(shard) with
+            {
+                Arriving = here.Select(ArrivalSlot.Of).Distinct().ToList(),
+                Exchange = (_, _) => Task.FromResult<IReadOnlyList<ChangeRecorded>>(here),
+            }, [], cancellation);
+        }
+    }
 
     private static async Task<WriteOutcome> StoreRoutedAsync(CallerSessions sessions, ShardDatabases databases, Caller writer,
         IReadOnlyList<IncomingChange> changes, Func<string, WriteRequest> requestOn, CancellationToken cancellation)
@@ -104,18 +125,33 @@ public static class ShardedWrite
             return await ChangeWriter.StoreAsync(requestOn(routes[0].Shard) with { HeldHere = routes[0].HeldHere }, changes, cancellation);
 
         changes = PendingWrites.WithEventIds(changes);
-        var parts = routes.Select(route => (route.Shard, Changes: (IReadOnlyList<IncomingChange>)route.Indices.Select(i => changes[i]).ToList(), route.Indices))
-            .ToList();
-        var pending = parts.Skip(1).Select(part => new PendingWrite(Guid.CreateVersion7(), part.Shard, writer, part.Changes)).ToList();
-        var held = routes.ToDictionary(route => route.Shard, route => route.HeldHere);
-        var outcome = await StoreAsync(
-            parts.Select(part => new ShardPart(part.Shard, () => new[] { part.Changes }.ToAsyncEnumerable(), part.Indices)).ToList(),
-            shard => requestOn(shard) with { HeldHere = held[shard] }, (scope, cancel) => PendingWrites.RecordAsync(scope, pending, cancel), cancellation);
-        if (outcome.Refusal is null)
+        var parts = routes.Select(route =>
+        {
+            IReadOnlyList<IncomingChange> mine = route.Indices.Select(i => changes[i]).ToList();
+            return new ShardPart(route.Shard, () => new[] { mine }.ToAsyncEnumerable(), route.Indices);
+        }).ToList();
+        var byShard = routes.ToDictionary(route => route.Shard);
+        var shardOf = routes.SelectMany(route => route.HeldHere!.Select(scope => (Scope: scope, route.Shard))).ToDictionary(held => held.Scope, held => held.Shard);
+        string? firstShard = null;
+        var pending = new List<PendingWrite>();
+        var outcome = await StoreAsync(parts,
+            shard => requestOn(shard) with { HeldHere = byShard[shard].HeldHere, MovesTo = byShard[shard].MovesTo, Arriving = byShard[shard].Arriving },
+            shardOf,
+            async (scope, first, arrivals, cancel) =>
+            {
+                firstShard = first;
+                pending.AddRange(routes.Where(route => route.Shard != first)
+                    .Select(route => new PendingWrite(Guid.CreateVersion7(), route.Shard, writer, route.Indices.Select(i => changes[i]).ToList(),
+                        arrivals.GetValueOrDefault(route.Shard) ?? []))
+                    .Where(part => part.Changes.Count > 0 || part.Arrivals is { Count: > 0 }));
+                await PendingWrites.RecordAsync(scope, pending, cancel);
+            },
+            cancellation);
+        if (outcome.Refusal is null && firstShard is not null && pending.Count > 0)
         {
             try
             {
-                await PendingWrites.ForgetAsync(databases[parts[0].Shard], pending.Select(part => part.Id), cancellation);
+                await PendingWrites.ForgetAsync(databases[firstShard], pending.Select(part => part.Id), cancellation);
             }
             catch (Exception e) when (DatabaseUnavailable.Is(e))
             {
@@ -125,14 +161,19 @@ public static class ShardedWrite
         return outcome;
     }
 
-    /// <param name="requestOn">The write request on a shard, without a BeforeCommit of its own.</param>
-    /// <param name="recordPending">In the first shard's transaction, once every later part is stored: records them.</param>
+    /// <summary>Records, in the transaction that commits first, the other parts of a write (their changes and the events that arrive in them).</summary>
+    public delegate Task RecordPending(CallerSession<IDocumentSession> scope, string firstShard,
+        IReadOnlyDictionary<string, IReadOnlyList<ChangeRecorded>> arrivals, CancellationToken cancellation);
+
+    /// <param name="requestOn">The write request on a shard, without a BeforeCommit or Exchange of its own.</param>
+    /// <param name="shardOf">The shard of each scope the write may store into.</param>
+    /// <param name="recordPending">In the transaction that commits first, once every part is stored: records the others.</param>
     public static async Task<WriteOutcome> StoreAsync(IReadOnlyList<ShardPart> parts, Func<string, WriteRequest> requestOn,
-        Func<CallerSession<IDocumentSession>, CancellationToken, Task>? recordPending, CancellationToken cancellation)
+        IReadOnlyDictionary<string, string> shardOf, RecordPending? recordPending, CancellationToken cancellation)
     {
         if (parts.Count == 1) return await ChangeWriter.StoreAsync(requestOn(parts[0].Shard), parts[0].Chunks, cancellation);
 
-        var chain = new Chain(parts, requestOn, recordPending, cancellation);
+        var chain = new Chain(parts, requestOn, shardOf, recordPending, cancellation);
         WriteOutcome? first;
         try
         {
@@ -155,12 +196,22 @@ public static class ShardedWrite
     /// <summary>Thrown into a part's transaction, before it commits, when another part will not commit.</summary>
     private sealed class SiblingAbandoned() : Exception("Another shard's part of this write did not store; this part rolls back.");
 
-    private sealed class Chain(IReadOnlyList<ShardPart> parts, Func<string, WriteRequest> requestOn,
-        Func<CallerSession<IDocumentSession>, CancellationToken, Task>? recordPending, CancellationToken cancellation)
+    /// <summary>
+    /// The parts' transactions, started one after another in shard order (so their locks are taken in that order).
+    /// Each, once it has stored its changes, starts the next and waits until that has stored its own (and so every later
+    /// one has); then it stores the events other parts decided that arrive in its shard (records moved here), and tells
+    /// the part before it that it has stored. Once the first part has stored too, they commit: first the one part that
+    /// moved records to other shards, if there is exactly one (so a move is never lost half way: the moves it decided
+    /// are recorded as pending arrivals in it), else the first; then the others in order.
+    /// </summary>
+    private sealed class Chain(IReadOnlyList<ShardPart> parts, Func<string, WriteRequest> requestOn, IReadOnlyDictionary<string, string> shardOf,
+        RecordPending? recordPending, CancellationToken cancellation)
     {
         private readonly TaskCompletionSource[] _stored = parts.Select(_ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
         private readonly TaskCompletionSource<bool>[] _committed =
             parts.Select(_ => new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously)).ToArray();
+        private readonly IReadOnlyList<ChangeRecorded>[] _leaving = parts.Select(_ => (IReadOnlyList<ChangeRecorded>)[]).ToArray();
+        private readonly TaskCompletionSource<int> _firstToCommit = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
         /// <summary>The parts after the first (part i + 1 at i), once started; a part refused before it stored starts none.</summary>
         public Task<WriteOutcome?>?[] Started { get; } = new Task<WriteOutcome?>?[parts.Count - 1];
@@ -170,8 +221,11 @@ public static class ShardedWrite
         {
             try
             {
-                var outcome = await ChangeWriter.StoreAsync(requestOn(parts[i].Shard) with { BeforeCommit = (scope, _) => BeforeCommitAsync(i, scope) },
-                    parts[i].Chunks, cancellation);
+                var outcome = await ChangeWriter.StoreAsync(requestOn(parts[i].Shard) with
+                {
+                    Exchange = (leaving, _) => ExchangeAsync(i, leaving),
+                    BeforeCommit = (scope, _) => BeforeCommitAsync(i, scope),
+                }, parts[i].Chunks, cancellation);
                 _committed[i].TrySetResult(outcome.Refusal is null);
                 return outcome;
             }
@@ -185,26 +239,55 @@ public static class ShardedWrite
                 _committed[i].TrySetResult(false);
                 throw;
             }
+            finally
+            {
+                // The first part ended without choosing an order (it did not store): the others learn it from its outcome.
+                if (i == 0) _firstToCommit.TrySetResult(0);
+            }
         }
 
-        /// <summary>
-        /// Part i has stored its changes: it starts the next part and waits until that one has stored too (the last
-        /// part has none to wait for), tells the part before that it has, and waits for it to commit.
-        /// </summary>
-        private async Task BeforeCommitAsync(int i, CallerSession<IDocumentSession> scope)
+        /// <summary>Part i has decided and stored its changes: it lets every later part do so, then takes what arrives from all.</summary>
+        private async Task<IReadOnlyList<ChangeRecorded>> ExchangeAsync(int i, IReadOnlyList<ChangeRecorded> leaving)
         {
+            _leaving[i] = leaving;
             if (i < parts.Count - 1)
             {
                 var next = Started[i] = Task.Run(() => RunAsync(i + 1), CancellationToken.None);
                 if (await Task.WhenAny(_stored[i + 1].Task, next) != _stored[i + 1].Task) throw new SiblingAbandoned();
             }
-            if (i == 0)
+            return ArrivalsIn(parts[i].Shard);
+        }
+
+        /// <summary>The events other parts decided that live in this shard: records moved into its scopes, or out of them.</summary>
+        private List<ChangeRecorded> ArrivalsIn(string shard) =>
+            Enumerable.Range(0, parts.Count).Where(j => parts[j].Shard != shard)
+                .SelectMany(j => _leaving[j])
+                .Where(e => ShardOf(RecordKey.Scope(e)) == shard || e.MovedFrom is { } left && ShardOf(left) == shard)
+                .ToList();
+
+        private string ShardOf(string scope) => shardOf.TryGetValue(scope, out var shard)
+            ? shard
+            : throw new InvalidOperationException($"A record was moved into {scope}, whose shard takes no part in the write.");
+
+        private async Task BeforeCommitAsync(int i, CallerSession<IDocumentSession> scope)
+        {
+            if (i > 0) _stored[i].TrySetResult();
+            else
             {
-                if (recordPending is not null) await recordPending(scope, cancellation);
+                var movers = Enumerable.Range(0, parts.Count).Where(j => _leaving[j].Count > 0).ToList();
+                _firstToCommit.TrySetResult(movers.Count == 1 ? movers[0] : 0);
+            }
+            var first = await _firstToCommit.Task;
+            if (i == first)
+            {
+                if (recordPending is not null)
+                    await recordPending(scope, parts[first].Shard,
+                        parts.Where(part => part.Shard != parts[first].Shard).ToDictionary(part => part.Shard, part => (IReadOnlyList<ChangeRecorded>)ArrivalsIn(part.Shard)),
+                        cancellation);
                 return;
             }
-            _stored[i].TrySetResult();
-            if (!await _committed[i - 1].Task) throw new SiblingAbandoned();
+            var order = Enumerable.Range(0, parts.Count).Where(j => j != first).Prepend(first).ToList();
+            if (!await _committed[order[order.IndexOf(i) - 1]].Task) throw new SiblingAbandoned();
         }
     }
 }

@@ -30,9 +30,10 @@ public static class WriteDecider
     /// <param name="views">The current views of the records the changes may touch; merged in place.</param>
     /// <param name="writerOf">Who writes a user's changes: their scopes and whether those are known.</param>
     /// <param name="heldHere">With shards, the scopes of the shard written (<see cref="RecordHomes.Place"/>).</param>
+    /// <param name="movesTo">With shards, scopes of other shards the write also stores into (<see cref="RecordHomes.Place"/>).</param>
     public static WriteDecision Decide(IReadOnlyList<ChangeRecorded> changes, IReadOnlyDictionary<Guid, ChangeRecorded> stored,
         IDictionary<string, RecordView> views, Func<string, Caller> writerOf, ChangeUpcasting upcasting, bool reportConflicts,
-        IReadOnlySet<string>? heldHere = null)
+        IReadOnlySet<string>? heldHere = null, IReadOnlySet<string>? movesTo = null)
     {
         var events = new List<ChangeRecorded>(changes.Count);
         var fresh = new Dictionary<Guid, ChangeRecorded>();
@@ -55,7 +56,7 @@ public static class WriteDecider
         for (var i = 0; i < events.Count; i++)
         {
             var writer = writerOf(events[i].UserId);
-            var placed = RecordHomes.Place(events[i], views, writer.Scopes, writer.SpacesKnown, upcasting, heldHere);
+            var placed = RecordHomes.Place(events[i], views, writer.Scopes, writer.SpacesKnown, upcasting, heldHere, movesTo);
             if (placed.NeedsMemberships) return WriteDecision.Refused(WriteRefusal.MembershipsUnknown(events[i].CommitIndex));
             events[i] = placed.Change;
         }
