@@ -23,28 +23,7 @@ public static class ExportScenario
         await using var server = await ServerProcess.StartAsync(database);
         var token = (await server.ClientForAsync("bench-user")).Token;
 
-        var archive = Path.GetTempFileName();
-        var load = Stopwatch.StartNew();
-        await using (var file = File.Create(archive))
-            await BackupArchive.WriteAsync(file, "bench-user", DateTimeOffset.UtcNow, Generate(events), 1, CancellationToken.None);
-        using (var import = new HttpRequestMessage(HttpMethod.Post, "/backup/import") { Content = new StreamContent(File.OpenRead(archive)) })
-        {
-            import.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromHours(1) };
-            using var imported = await http.SendAsync(import);
-            if (imported.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException(await imported.Content.ReadAsStringAsync());
-        }
-        File.Delete(archive);
-        Console.WriteLine($"loaded {events:N0} events through /backup/import in {load.Elapsed.TotalSeconds:F0} s");
-
-        // What autovacuum would do to a table this fresh: set hint bits and the visibility map, so that
-        // neither side of the comparison pays for the first read after a bulk load.
-        await using (var vacuum = new NpgsqlConnection(database))
-        {
-            await vacuum.OpenAsync();
-            await using var command = new NpgsqlCommand("vacuum (analyze) manasync.mt_events", vacuum) { CommandTimeout = 0 };
-            await command.ExecuteNonQueryAsync();
-        }
+        await LoadAsync(server.BaseAddress, token, database, events);
         var (rawBytes, rawSeconds) = await RawCopyAsync(database);
 
         await Task.Delay(TimeSpan.FromSeconds(3));
@@ -59,34 +38,62 @@ public static class ExportScenario
                 await Task.Delay(50);
             }
         });
-        var export = Stopwatch.StartNew();
-        long bytes;
-        using (var request = new HttpRequestMessage(HttpMethod.Get, "/backup/export"))
-        {
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            using var http = new HttpClient { BaseAddress = server.BaseAddress, Timeout = TimeSpan.FromHours(1) };
-            using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
-            await using var body = await response.Content.ReadAsStreamAsync();
-            var sink = new CountingSink();
-            await body.CopyToAsync(sink);
-            bytes = sink.Count;
-        }
-        export.Stop();
+        var (bytes, took) = await ExportAsync(server.BaseAddress, token);
         await sampling.CancelAsync();
         await sampler;
 
-        var exportMbps = bytes / 1e6 / export.Elapsed.TotalSeconds;
-        var uncompressedMbps = rawBytes / 1e6 / export.Elapsed.TotalSeconds;
+        var exportMbps = bytes / 1e6 / took.TotalSeconds;
+        var uncompressedMbps = rawBytes / 1e6 / took.TotalSeconds;
         var rawMbps = rawBytes / 1e6 / rawSeconds;
         Console.WriteLine();
         Console.WriteLine("| measure | ManaSync export | raw PostgreSQL (COPY of the event rows) | ratio |");
         Console.WriteLine("|---|---|---|---|");
-        Console.WriteLine($"| time for {events:N0} events | {export.Elapsed.TotalSeconds:F1} s | {rawSeconds:F1} s | {export.Elapsed.TotalSeconds / rawSeconds:F1}× |");
+        Console.WriteLine($"| time for {events:N0} events | {took.TotalSeconds:F1} s | {rawSeconds:F1} s | {took.TotalSeconds / rawSeconds:F1}× |");
         Console.WriteLine($"| event data read, MB/s | {uncompressedMbps:F1} | {rawMbps:F1} | {uncompressedMbps / rawMbps:F2} |");
         Console.WriteLine($"| archive written, MB/s (zip) | {exportMbps:F1} | | |");
         Console.WriteLine($"| server memory growth while exporting (peak RSS − before) | {(peak - baseline) / 1e6:F0} MB | | |");
         Console.WriteLine();
         Console.WriteLine($"archive {bytes / 1e6:F0} MB; event rows {rawBytes / 1e6:F0} MB as PostgreSQL sends them");
+    }
+
+    /// <summary>
+    /// Loads one account of <paramref name="events"/> events through /backup/import, then vacuums the log as autovacuum
+    /// would (hint bits and the visibility map set, so no reader pays for the first read after a bulk load).
+    /// </summary>
+    public static async Task LoadAsync(Uri server, string token, string database, int events)
+    {
+        var archive = Path.GetTempFileName();
+        var load = Stopwatch.StartNew();
+        await using (var file = File.Create(archive))
+            await BackupArchive.WriteAsync(file, "bench-user", DateTimeOffset.UtcNow, Generate(events), 1, CancellationToken.None);
+        using (var import = new HttpRequestMessage(HttpMethod.Post, "/backup/import") { Content = new StreamContent(File.OpenRead(archive)) })
+        {
+            import.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+            using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromHours(1) };
+            using var imported = await http.SendAsync(import);
+            if (imported.StatusCode != HttpStatusCode.OK) throw new InvalidOperationException(await imported.Content.ReadAsStringAsync());
+        }
+        File.Delete(archive);
+        Console.WriteLine($"loaded {events:N0} events through /backup/import in {load.Elapsed.TotalSeconds:F0} s");
+
+        await using var vacuum = new NpgsqlConnection(database);
+        await vacuum.OpenAsync();
+        await using var command = new NpgsqlCommand("vacuum (analyze) manasync.mt_events", vacuum) { CommandTimeout = 0 };
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Reads the whole export of the account; returns the archive's size and how long it took.</summary>
+    public static async Task<(long Bytes, TimeSpan Took)> ExportAsync(Uri server, string token)
+    {
+        var export = Stopwatch.StartNew();
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/backup/export");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var http = new HttpClient { BaseAddress = server, Timeout = TimeSpan.FromHours(1) };
+        using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        await using var body = await response.Content.ReadAsStreamAsync();
+        var sink = new CountingSink();
+        await body.CopyToAsync(sink);
+        return (sink.Count, export.Elapsed);
     }
 
     /// <summary>100 records per 1,000 events, each updated over and over: an account with long histories.</summary>
@@ -111,7 +118,7 @@ public static class ExportScenario
         }
     }
 
-    private static async Task<(long Bytes, double Seconds)> RawCopyAsync(string database)
+    public static async Task<(long Bytes, double Seconds)> RawCopyAsync(string database)
     {
         await using var connection = new NpgsqlConnection(database);
         await connection.OpenAsync();

@@ -12,6 +12,7 @@ var scenarios = new Dictionary<string, Func<string[], Task>>
     ["startup"] = _ => StartupScenario.RunAsync(),
     ["replication"] = ReplicationScenario.RunAsync,
     ["shards"] = ShardsScenario.RunAsync,
+    ["rebuild"] = RebuildScenario.RunAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

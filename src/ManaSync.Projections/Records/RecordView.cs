@@ -36,6 +36,12 @@ public sealed class RecordView
     /// <summary>Where the record last came to life; a client whose cursor is older receives it as an insert.</summary>
     public Position? Born { get; set; }
 
+    /// <summary>
+    /// Where a rebuild of the views changed what the record merges to (a new upcaster, a fixed merge): a reader whose
+    /// cursor is older receives its whole state again, as a new device would. Null when no rebuild changed it.
+    /// </summary>
+    public Position? Reissued { get; set; }
+
     /// <summary>The spaceId named by the change that placed the record here (<see cref="Placement"/>), and its write.</summary>
     public string? PlacedAs { get; set; }
 
@@ -57,6 +63,8 @@ public sealed class RecordView
     {
         get
         {
+            // A reissued record is new to every client, the one that wrote it included.
+            if (Reissued is not null) return null;
             string? sole = null;
             foreach (var write in AllWrites())
             {
@@ -138,7 +146,7 @@ public sealed class RecordView
 
     private void UpdatePosition()
     {
-        var latest = AllWrites().Select(w => w.Position).DefaultIfEmpty(Position.Start).Max();
+        var latest = Position.Max(AllWrites().Select(w => w.Position).DefaultIfEmpty(Position.Start).Max(), Reissued ?? Position.Start);
         (PositionTx, PositionIndex) = (latest.Tx, latest.Index);
     }
 

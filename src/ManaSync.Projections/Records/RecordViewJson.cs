@@ -38,6 +38,11 @@ public sealed class RecordViewJson : JsonConverter<RecordView>
             writer.WritePropertyName("born");
             JsonSerializer.Serialize(writer, born, options);
         }
+        if (view.Reissued is { } reissued)
+        {
+            writer.WritePropertyName("reissued");
+            JsonSerializer.Serialize(writer, reissued, options);
+        }
 
         writer.WriteStartObject("fields");
         foreach (var (name, field) in view.Fields)
@@ -86,6 +91,7 @@ public sealed class RecordViewJson : JsonConverter<RecordView>
             PositionTx = json.GetProperty("positionTx").GetInt64(),
             PositionIndex = json.GetProperty("positionIndex").GetInt32(),
             Born = Optional(json, "born")?.Deserialize<Position>(options),
+            Reissued = Optional(json, "reissued")?.Deserialize<Position>(options),
             Inserted = Optional(json, "inserted") is { } inserted ? WriteAt(inserted) : null,
             Tombstone = Optional(json, "tombstone") is { } tombstone ? WriteAt(tombstone) : null,
             PlacedAs = Optional(json, "placedAs")?.GetString(),

@@ -14,11 +14,12 @@ public static class AdminCommandLine
             : args;
 
     /// <summary>
-    /// A rebuild replays every user's events, a migration from the Go service writes many users' changes in one
+    /// A rebuild replays every user's events (offline, `projections rebuild`, or online, `rebuild`), a migration from the Go service writes many users' changes in one
     /// transaction, and the shards commands count every user's rows: they must run as a role that row security does
     /// not filter (under a filtered role a rebuild would see no events and rebuild an empty view).
     /// </summary>
-    public static bool NeedsRowSecurityBypass(string[] args) => args is ["projections", "rebuild", ..] or ["migrate-from-go", ..] or ["shards", ..];
+    public static bool NeedsRowSecurityBypass(string[] args) =>
+        args is ["projections", "rebuild", ..] or ["rebuild", ..] or ["migrate-from-go", ..] or ["shards", ..];
 
     /// <summary>Commands whose standard output is their answer, for scripts: logs and banners go to standard error.</summary>
     public static bool WritesToStandardOutput(string[] args) => args is ["replay", ..] && !args.Contains("--out") || args is ["shards", ..];
@@ -26,6 +27,12 @@ public static class AdminCommandLine
     public static async Task<string?> RowSecurityBypassRefusalAsync(string connectionString, string command)
     {
         await using var database = DataSources.Create(connectionString);
+        return await RowSecurityBypassRefusalAsync(database, command);
+    }
+
+    /// <returns>Why <paramref name="command"/> cannot run as the role of this database's connections, or null when it can.</returns>
+    public static async Task<string?> RowSecurityBypassRefusalAsync(NpgsqlDataSource database, string command)
+    {
         await using var connection = await database.OpenConnectionAsync();
         await using var check = new NpgsqlCommand("select rolsuper or rolbypassrls from pg_roles where rolname = current_user", connection);
         return (bool)(await check.ExecuteScalarAsync())!

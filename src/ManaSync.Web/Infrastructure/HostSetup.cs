@@ -3,6 +3,7 @@ using JasperFx.CodeGeneration;
 using ManaSync.Events.Upcasting;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
+using ManaSync.Web.Features.Rebuild;
 using ManaSync.Web.Features.Dev;
 using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.Metrics;
@@ -65,6 +66,7 @@ public static class HostSetup
         services.AddHostedService<FeedClockSetup>();
         services.AddHostedService<ShardSetup>();
         services.AddSingleton<ShardMap>();
+        services.AddSingleton<ViewRebuilder>();
         services.AddSingleton(provider => new CallerSessions(provider.GetRequiredService<IDocumentStore>(),
             databases.Shards.All.ToDictionary(shard => shard.Name, shard => DataSources.Create(ForRequests(shard.ConnectionString))),
             provider.GetRequiredService<ShardMap>()));
@@ -155,6 +157,7 @@ public static class HostSetup
         // The HTTP API described for developers, at /openapi/v1.json (Development only).
         if (app.Environment.IsDevelopment()) app.MapOpenApi().AllowAnonymous();
         app.MapMetrics().AllowAnonymous();
-        SyncMetrics.ReportLiveState(app.Services.GetRequiredService<LiveConnections>(), app.Services.GetRequiredService<LiveHub>());
+        SyncMetrics.ReportLiveState(app.Services.GetRequiredService<LiveConnections>(), app.Services.GetRequiredService<LiveHub>(),
+            app.Services.GetRequiredService<ViewRebuilder>());
     }
 }

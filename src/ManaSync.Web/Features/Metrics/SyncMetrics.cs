@@ -1,6 +1,7 @@
 using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Features.Rebuild;
 using Prometheus;
 
 namespace ManaSync.Web.Features.Metrics;
@@ -29,13 +30,27 @@ public static class SyncMetrics
         "mana_sync_notification_lag_seconds", "From a push's commit to its notification reaching this node.",
         new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.001, 2, 14) });
 
+    private static readonly Gauge RebuildRunning = Prometheus.Metrics.CreateGauge(
+        "mana_sync_rebuild_running", "1 while this node runs a rebuild of the record view.");
+    private static readonly Gauge RebuildEventsDone = Prometheus.Metrics.CreateGauge(
+        "mana_sync_rebuild_events_done", "Events merged into the new record view by this node's latest rebuild.");
+    private static readonly Gauge RebuildEventsTotal = Prometheus.Metrics.CreateGauge(
+        "mana_sync_rebuild_events_total", "Events this node's latest rebuild has to merge, as far as known.");
+    private static readonly Gauge RebuildChanged = Prometheus.Metrics.CreateGauge(
+        "mana_sync_rebuild_changed_records", "Records whose state this node's latest rebuild changed (reissued to clients).");
+
     /// <summary>Gauges are read from the live state when Prometheus scrapes, so they are never stale.</summary>
-    public static void ReportLiveState(LiveConnections connections, LiveHub hub) =>
+    public static void ReportLiveState(LiveConnections connections, LiveHub hub, ViewRebuilder rebuilder) =>
         Prometheus.Metrics.DefaultRegistry.AddBeforeCollectCallback(() =>
         {
             Connections.Set(connections.Connections);
             Users.Set(connections.Users);
             Subscribers.Set(hub.Subscribers);
+            if (rebuilder.Current is not { } rebuild) return;
+            RebuildRunning.Set(rebuild.State is "running" or "catching-up" ? 1 : 0);
+            RebuildEventsDone.Set(rebuild.EventsDone);
+            RebuildEventsTotal.Set(rebuild.EventsTotal);
+            RebuildChanged.Set(rebuild.ChangedRecords);
         });
 
     public static void Pushed(int batchSize, WriteOutcome outcome)

@@ -21,6 +21,8 @@ namespace ManaSync.Web.Features.Sync;
 /// carries a top-level deletedAt, so a new device stores an already soft-deleted record as deleted.</para>
 /// <para>Key-path writes are folded into their top-level fields (<see cref="LiveState"/>): clients store
 /// inserts with Dexie's <c>put</c>, which takes dotted names literally.</para>
+/// <para>A record a rebuild of the views changed (<see cref="RecordView.Reissued"/>) comes to every reader whose cursor is
+/// older as a delete and an insert of its whole state: the reader's row is replaced, not merged into.</para>
 /// <para>A record that moved to another scope is a delete to a reader who cannot see that scope, and nothing
 /// to one who can: that reader gets the record from its new scope. Its spaceId field is where it lives.</para>
 /// </remarks>
@@ -33,22 +35,26 @@ public static class ChangeEmitter
         bool fromScratch = false)
     {
         var changed = view.AllWrites().Where(write => write.Position >= since.From).ToList();
-        if (changed.Count == 0) return [];
+        var reissued = view.Reissued >= since.From;
+        if (changed.Count == 0 && !reissued) return [];
         if (excludeClientId is not null && view.SoleClient == excludeClientId) return [];
+        // Reissued by a rebuild: announced by the record's latest write, as it now stands.
+        if (changed.Count == 0) changed = [view.AllWrites().MaxBy(write => write.Position)!];
         if (view.MovedTo is { } movedTo && readerScopes.Contains(movedTo)) return [];
 
         if (!view.IsLive) return fromScratch ? [] : [Change(view, "delete", Latest(changed))];
 
         var live = WithPlacement(view, LiveState.Of(view));
         var fields = live.ToDictionary(field => field.Name, field => new WireField(field.Value, Timestamps.Format(field.Write.Stamp)));
-        if (fromScratch || view.Born >= since.From)
+        if (fromScratch || view.Born >= since.From || reissued)
         {
             var insert = Change(view, "insert", Latest(changed), fields, live.ToDictionary(field => field.Name, field => field.Value));
-            // Deleted and created again since the cursor: a reader may still hold the old record, which the insert
-            // alone would merge into (keeping fields the new one lacks), so it is deleted first.
-            return !fromScratch && view.Tombstone is { } tombstone && tombstone.Position >= since.From
-                ? [Change(view, "delete", tombstone), insert]
-                : [insert];
+            if (fromScratch) return [insert];
+            // Deleted and created again since the cursor, or reissued by a rebuild: a reader may still hold the old record,
+            // which the insert alone would merge into (keeping fields the new one lacks, such as a renamed one), so it is
+            // deleted first.
+            if (view.Tombstone is { } tombstone && tombstone.Position >= since.From) return [Change(view, "delete", tombstone), insert];
+            return reissued ? [Change(view, "delete", Latest(changed)), insert] : [insert];
         }
         if (live.Count == 0) return [];
 

@@ -17,7 +17,7 @@ public static class RowSecurity
     public const string UserSetting = "manasync.user_id";
     public const string ScopesSetting = "manasync.scopes";
 
-    private const string Setup = """
+    private static readonly string Setup = """
         select pg_advisory_xact_lock(hashtextextended('manasync.row_security', 0));
 
         do $$
@@ -55,18 +55,7 @@ public static class RowSecurity
         grant usage, select on sequence manasync.mt_events_sequence to manasync_app;
         grant execute on all functions in schema manasync to manasync_app;
 
-        -- Record views: the caller's own scope and their spaces'. "(select …)" reads the caller once per
-        -- query, not once per row (parsing the scopes per row cost 8 µs a row, most of a pull's time).
-        -- coalesce(…, false) keeps the check a plain row filter, for two reasons: the planner cannot
-        -- turn it into a scan of the feed index (it did, to find the 50 records of one push by id,
-        -- whenever statistics lagged behind a growing account), and it estimates it at one row in two
-        -- rather than one in two hundred (which made pulls fetch and sort a whole scope per page).
-        alter table manasync.mt_doc_recordview enable row level security;
-        alter table manasync.mt_doc_recordview force row level security;
-        drop policy if exists caller_scopes on manasync.mt_doc_recordview;
-        create policy caller_scopes on manasync.mt_doc_recordview
-          using (coalesce(scope = any((select manasync.caller_scopes())::text[]), false))
-          with check (scope = any(manasync.caller_scopes()));
+        """ + ViewPolicySql("manasync.mt_doc_recordview") + """
 
         -- Events: written only into the caller's own streams; readable there and, for members, in their spaces:
         -- the space a change named, the one its record was merged into, and the one it moved the record out of.
@@ -90,6 +79,24 @@ public static class RowSecurity
         drop policy if exists caller_streams on manasync.mt_streams;
         create policy caller_streams on manasync.mt_streams
           using (manasync.stream_owner(id) = (select manasync.caller_user()));
+        """;
+
+    /// <summary>
+    /// Record views: the caller's own scope and their spaces'. "(select …)" reads the caller once per query, not once
+    /// per row (parsing the scopes per row cost 8 µs a row, most of a pull's time). coalesce(…, false) keeps the check
+    /// a plain row filter, for two reasons: the planner cannot turn it into a scan of the feed index (it did, to find
+    /// the 50 records of one push by id, whenever statistics lagged behind a growing account), and it estimates it at
+    /// one row in two rather than one in two hundred (which made pulls fetch and sort a whole scope per page).
+    /// </summary>
+    /// <param name="table">The views' table: Marten's, or one a rebuild builds to take its place.</param>
+    public static string ViewPolicySql(string table) => $"""
+        alter table {table} enable row level security;
+        alter table {table} force row level security;
+        drop policy if exists caller_scopes on {table};
+        create policy caller_scopes on {table}
+          using (coalesce(scope = any((select manasync.caller_scopes())::text[]), false))
+          with check (scope = any(manasync.caller_scopes()));
+        grant select, insert, update on {table} to {AppRole};
         """;
 
     public static async Task ApplyAsync(NpgsqlDataSource database, CancellationToken cancellation)

@@ -1,0 +1,230 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using ManaSync.Events;
+using ManaSync.Events.Upcasting;
+using ManaSync.Projections.Records;
+using ManaSync.Testing;
+using ManaSync.Tests.Support;
+using ManaSync.Web.Features.Rebuild;
+using Marten;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
+using Xunit;
+using static ManaSync.Testing.Changes;
+
+namespace ManaSync.Tests.Rebuild;
+
+/// <summary>
+/// The rename of docs/schema-evolution.md, deployed after records were written: until a test deploys it the upcaster
+/// leaves changes as they are, so the live view holds "title"; once deployed, new events read as "name" and a rebuild
+/// brings the old records along.
+/// </summary>
+public sealed class LateRename : IChangeUpcaster
+{
+    private readonly RenameField _rename = new(1, "todo", "tasks", "title", "name");
+
+    public bool Deployed { get; set; }
+
+    public int From => 1;
+
+    public ChangeRecorded Upcast(ChangeRecorded change) => Deployed ? _rename.Upcast(change) : change;
+}
+
+public sealed class RebuildFixture : AppFixture
+{
+    public LateRename Rename { get; } = new();
+
+    protected override void ConfigureServices(IServiceCollection services) => services.AddSingleton<IChangeUpcaster>(Rename);
+
+    public ViewRebuilder Rebuilder => Host.Services.GetRequiredService<ViewRebuilder>();
+}
+
+[CollectionDefinition(Name)]
+public sealed class RebuildCollection : ICollectionFixture<RebuildFixture>
+{
+    public const string Name = "rebuild";
+}
+
+/// <summary>
+/// Rebuilding the record view while the server serves (PROTOCOL §12): the new view is built beside the live one, the
+/// switch loses nothing, and every record whose state changed reaches every device whole, once.
+/// </summary>
+[Collection(RebuildCollection.Name)]
+public sealed class OnlineRebuildTests(RebuildFixture app) : IAsyncLifetime
+{
+    public async Task InitializeAsync()
+    {
+        app.Rename.Deployed = false;
+        await app.ResetAsync();
+        await using var connection = new NpgsqlConnection(app.ConnectionString);
+        await connection.OpenAsync();
+        await using var clear = new NpgsqlCommand("drop table if exists manasync.view_rebuild", connection);
+        await clear.ExecuteNonQueryAsync();
+    }
+
+    public Task DisposeAsync()
+    {
+        app.Rename.Deployed = false;
+        return Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_rebuild_under_pushes_and_pulls_switches_to_the_replayed_view_and_every_device_converges()
+    {
+        var alice = UniqueIds.New("alice");
+        var bob = UniqueIds.New("bob");
+        var devices = new[] { app.DeviceFor(alice, "laptop", "todo", ["tasks"]), app.DeviceFor(alice, "phone", "todo", ["tasks"]),
+            app.DeviceFor(bob, "desk", "todo", ["tasks"]) };
+        foreach (var (device, d) in devices.Select((device, d) => (device, d)))
+        {
+            for (var i = 0; i < 40; i++)
+                device.Create("tasks", new JsonObject { ["id"] = $"d{d}-t{i}", ["title"] = $"task {i}", ["updatedAt"] = DeployedClient.Iso(DateTimeOffset.UtcNow) });
+            await device.PushAllAsync();
+        }
+        foreach (var device in devices) await device.PullAsync();
+        // Enough history for the build to take several pages while the devices go on.
+        await PushHistoryAsync(UniqueIds.New("carol"), 12_000);
+
+        app.Rename.Deployed = true;
+        var start = await AdminAsync(HttpMethod.Post);
+        Assert.Equal(HttpStatusCode.Accepted, start.Status);
+
+        var regressions = new List<string>();
+        var seen = devices.Select(_ => new Dictionary<string, string>()).ToArray();
+        var edits = 0;
+        RebuildStatus status;
+        do
+        {
+            for (var d = 0; d < devices.Length; d++)
+            {
+                // The devices run the new version, which writes "name".
+                devices[d].Update("tasks", $"d{d}-t{edits % 40}", ("name", $"edited {edits}"), ("updatedAt", DeployedClient.Iso(DateTimeOffset.UtcNow)));
+                await devices[d].PushAllAsync();
+                await devices[d].PullAsync();
+                foreach (var (id, row) in seen[d])
+                    if (devices[d].Row("tasks", id) is null) regressions.Add($"{devices[d].ClientId} lost {id}");
+                seen[d] = devices[d].Rows("tasks").ToDictionary();
+            }
+            edits++;
+            status = JsonSerializer.Deserialize<RebuildStatus>((await AdminAsync(HttpMethod.Get)).Text, Wire)!;
+        } while (status.State is "running" or "catching-up" && edits < 2000);
+        foreach (var device in devices) await device.PullAsync();
+
+        Assert.Equal("switched", status.State);
+        Assert.True(edits > 1, $"the devices worked through the rebuild ({edits} rounds)");
+        Assert.Empty(regressions);
+        await AssertViewIsTheReplayAsync();
+        // Every record written before the rename changed (title became name): the devices' 120 and carol's 12,000.
+        Assert.Equal(120 + 12_000, status.ChangedRecords);
+        foreach (var (device, user) in devices.Zip([alice, alice, bob]))
+        {
+            var fresh = app.DeviceFor(user, "fresh-" + device.ClientId, "todo", ["tasks"]);
+            await fresh.PullAsync();
+            var (expected, actual) = (fresh.Rows("tasks"), device.Rows("tasks"));
+            var differing = expected.Keys.Union(actual.Keys).FirstOrDefault(id => expected.GetValueOrDefault(id) != actual.GetValueOrDefault(id));
+            Assert.True(differing is null,
+                $"{device.ClientId}, {differing}: server {expected.GetValueOrDefault(differing ?? "")}, device {actual.GetValueOrDefault(differing ?? "")}");
+            Assert.All(device.Rows("tasks").Values, row => Assert.DoesNotContain("\"title\"", row));
+        }
+    }
+
+    [Fact]
+    public async Task A_rebuild_killed_halfway_resumes_where_it_stopped_and_ends_with_the_same_view()
+    {
+        await PushHistoryAsync(UniqueIds.New("carol"), 12_000);
+        app.Rename.Deployed = true;
+
+        using var kill = new CancellationTokenSource();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            app.Rebuilder.RunAsync(false, progress => { if (progress.EventsDone > 0) kill.Cancel(); }, kill.Token));
+        var stopped = await app.Rebuilder.StatusAsync(CancellationToken.None);
+        var resumed = await app.Rebuilder.RunAsync(false, null, CancellationToken.None);
+
+        Assert.Equal("failed", stopped.State);
+        Assert.InRange(stopped.EventsDone, 1, 11_999);
+        Assert.Equal("switched", resumed.State);
+        Assert.Equal(12_000, resumed.EventsDone);
+        Assert.Equal(12_000, resumed.ChangedRecords);
+        await AssertViewIsTheReplayAsync();
+    }
+
+    [Fact]
+    public async Task A_dry_run_reports_what_would_change_and_switches_nothing()
+    {
+        var dana = UniqueIds.New("dana");
+        (await app.ClientFor(dana, "laptop").PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "a" }), Insert("notes", "n1", new { title = "b" }))))
+            .AssertStatus(HttpStatusCode.OK);
+        app.Rename.Deployed = true;
+
+        var end = await app.Rebuilder.RunAsync(true, null, CancellationToken.None);
+
+        Assert.Equal("idle", end.State);
+        Assert.Equal(1, end.ChangedRecords);
+        var (pulled, _) = await app.ClientFor(dana, "phone").PullAllAsync("todo", "tasks");
+        Assert.Equal("a", Assert.Single(pulled)["data"]!["title"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task Only_the_service_key_starts_or_reads_a_rebuild_and_a_second_start_is_refused_while_one_runs()
+    {
+        await PushHistoryAsync(UniqueIds.New("erin"), 100);
+        using var hold = new SemaphoreSlim(0);
+        var running = Task.Run(() => app.Rebuilder.RunAsync(false, _ => hold.Wait(TimeSpan.FromSeconds(30)), CancellationToken.None));
+        await WaitUntilAsync(async () => (await app.Rebuilder.StatusAsync(CancellationToken.None)).State != "idle");
+
+        var withoutKey = await AdminAsync(HttpMethod.Post, key: null);
+        var wrongKey = await AdminAsync(HttpMethod.Get, key: "not-the-key");
+        var second = await AdminAsync(HttpMethod.Post);
+        hold.Release(1000);
+        var end = await running;
+
+        Assert.Equal(HttpStatusCode.Unauthorized, withoutKey.Status);
+        Assert.Equal("unauthorized", withoutKey.Json["error"]!.GetValue<string>());
+        Assert.Equal(HttpStatusCode.Unauthorized, wrongKey.Status);
+        Assert.Equal(HttpStatusCode.Conflict, second.Status);
+        Assert.Equal("switched", end.State);
+        Assert.Equal("switched", (await AdminAsync(HttpMethod.Get)).Json["state"]!.GetValue<string>());
+    }
+
+    /// <summary>The live view, record by record, is what replaying every event in log order through the merge gives.</summary>
+    private async Task AssertViewIsTheReplayAsync()
+    {
+        var upcasting = app.Host.Services.GetRequiredService<ChangeUpcasting>();
+        var expected = new Dictionary<string, RecordView>();
+        foreach (var change in await app.StoredEventsAsync()) RecordViews.Apply(expected, upcasting.ToCurrent(change));
+        await using var session = app.Store.QuerySession();
+        var actual = (await session.Query<RecordView>().ToListAsync()).ToDictionary(view => view.Id);
+
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (id, view) in expected)
+        {
+            Assert.Equal(ViewBuild.Fingerprint(view), ViewBuild.Fingerprint(actual[id]));
+            Assert.True(actual[id].Position >= view.Position, $"{id} kept a position at least its writes'");
+        }
+    }
+
+    private async Task PushHistoryAsync(string user, int records)
+    {
+        var client = app.ClientFor(user, "importer");
+        for (var start = 0; start < records; start += 1000)
+            (await client.PushAsync("todo", Batch(Enumerable.Range(start, Math.Min(1000, records - start))
+                .Select(i => (object)Insert("tasks", $"r{i}", new { title = $"record {i}", n = i })).ToArray()))).AssertStatus(HttpStatusCode.OK);
+    }
+
+    private static readonly JsonSerializerOptions Wire = new(JsonSerializerDefaults.Web);
+
+    private async Task<Reply> AdminAsync(HttpMethod method, string? key = "dev-service-key")
+    {
+        using var request = new HttpRequestMessage(method, "/admin/projections/rebuild");
+        if (key is not null) request.Headers.Add("X-Service-Key", key);
+        using var response = await app.Client.SendAsync(request);
+        return new Reply(response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (!await condition() && DateTime.UtcNow < deadline) await Task.Delay(50);
+    }
+}
