@@ -51,6 +51,7 @@ public static class RebuildScenario
         Console.WriteLine($"| requests (errors) | {without.Push.Count + without.Pull.Count} ({without.Errors}) | {during.Push.Count + during.Pull.Count} ({during.Errors}) | |");
         Console.WriteLine();
         Console.WriteLine($"records changed by the rebuilds: {quiet.Changed:N0} (nothing changed in between), {underLoad.Changed:N0}");
+        foreach (var line in server.Output.Split('\n').Where(line => line.Contains("Rebuilt the record view"))) Console.WriteLine(line.Trim());
     }
 
     private sealed record Rebuilt(long Events, long Changed, TimeSpan Took);

@@ -66,6 +66,7 @@ public sealed class OnlineRebuildTests(RebuildFixture app) : IAsyncLifetime
     public Task DisposeAsync()
     {
         app.Rename.Deployed = false;
+        app.Rebuilder.ViewsPerFlush = ViewRebuilder.DefaultViewsPerFlush;
         return Task.CompletedTask;
     }
 
@@ -132,20 +133,22 @@ public sealed class OnlineRebuildTests(RebuildFixture app) : IAsyncLifetime
     [Fact]
     public async Task A_rebuild_killed_halfway_resumes_where_it_stopped_and_ends_with_the_same_view()
     {
-        await PushHistoryAsync(UniqueIds.New("carol"), 12_000);
+        // Three pages of the build, writing what it merged (and where it got to) after each.
+        await PushHistoryAsync(UniqueIds.New("carol"), 30_000);
         app.Rename.Deployed = true;
+        app.Rebuilder.ViewsPerFlush = 10_000;
 
         using var kill = new CancellationTokenSource();
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
-            app.Rebuilder.RunAsync(false, progress => { if (progress.EventsDone > 0) kill.Cancel(); }, kill.Token));
+            app.Rebuilder.RunAsync(false, progress => { if (progress.EventsDone >= 20_000) kill.Cancel(); }, kill.Token));
         var stopped = await app.Rebuilder.StatusAsync(CancellationToken.None);
         var resumed = await app.Rebuilder.RunAsync(false, null, CancellationToken.None);
 
         Assert.Equal("failed", stopped.State);
-        Assert.InRange(stopped.EventsDone, 1, 11_999);
+        Assert.InRange(stopped.EventsDone, 1, 29_999);
         Assert.Equal("switched", resumed.State);
-        Assert.Equal(12_000, resumed.EventsDone);
-        Assert.Equal(12_000, resumed.ChangedRecords);
+        Assert.Equal(30_000, resumed.EventsDone);
+        Assert.Equal(30_000, resumed.ChangedRecords);
         await AssertViewIsTheReplayAsync();
     }
 

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using ManaSync.Events;
@@ -17,8 +18,11 @@ namespace ManaSync.Web.Features.Rebuild;
 /// </summary>
 /// <remarks>
 /// <para><b>Building.</b> Events are merged in their log order (<c>seq_id</c>, the order their writers' locks gave
-/// them, which the live projection followed) into <see cref="Table"/>, a page per transaction, together with the
-/// progress (<see cref="RebuildProgress"/>), so a build killed at any point resumes where its last page ended.</para>
+/// them, which the live projection followed) into views held in memory, a page at a time (the next page read while one
+/// merges), and written to <see cref="Table"/> every <paramref name="viewsPerFlush"/> changed views, followed by the progress
+/// (<see cref="RebuildProgress"/>), so a build killed at any point resumes from its last flush. The table gets the live
+/// one's indexes (but its key) only once built: creating them then costs less than keeping them up to date while it fills. Writes are short
+/// transactions: one holding a transaction id holds every reader's cursor below it.</para>
 /// <para><b>Late commits.</b> A writer takes its <c>seq_id</c> when it inserts, and may commit after a page with higher
 /// ones was read: those events are invisible to that page. Every page therefore notes the transactions running when it
 /// was read (their rows are the only ones below its end it may have missed) and later pages read those transactions'
@@ -31,7 +35,9 @@ namespace ManaSync.Web.Features.Rebuild;
 /// the last events, compares the records they touched once more, and puts the new table in the old one's place with
 /// its indexes' names. Reads of the views wait for that transaction only for the rename.</para>
 /// </remarks>
-public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer serializer, ChangeUpcasting upcasting, bool stamped)
+/// <param name="viewsPerFlush">Changed views held in memory before they are written with the progress: the most a killed build merges
+/// again. A record's events are spread over the log, so the fewer flushes, the fewer times a view is written.</param>
+public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer serializer, ChangeUpcasting upcasting, bool stamped, int viewsPerFlush)
 {
     /// <summary>The table the new view is built in.</summary>
     public const string Table = "recordview_next";
@@ -39,9 +45,20 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     private const string Schema = MartenSetup.Schema;
     private const string Live = RecordViewUpsert.Table;
     private const string Changed = "recordview_next_changed";
-    private const int PageSize = 5000;
+    private const int PageSize = 10_000;
+
+    /// <summary>Views kept in memory between pages, written or not: reading and writing a view once per page cost more than
+    /// merging its events (measured: docs/benchmarks.md "Rebuild").</summary>
+    private int CacheLimit => 2 * viewsPerFlush;
+
+    /// <summary>Views written per statement (and transaction) by a flush.</summary>
+    private const int FlushChunk = 1000;
 
     private readonly RecordViewUpsert _upsert = new(Schema, Table);
+    private readonly Stopwatch _reading = new(), _merging = new(), _writing = new(), _comparing = new(), _switching = new();
+    private long _viewsWritten;
+    private readonly Dictionary<string, RecordView> _cache = new();
+    private readonly HashSet<string> _dirty = [];
 
     /// <summary>
     /// Opens the build: resumes one left unfinished, or starts a new one (an empty table beside the live one, with its
@@ -59,7 +76,8 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         await using (var create = new NpgsqlCommand(
                          $"""
                          drop table if exists {Schema}.{Table};
-                         create table {Schema}.{Table} (like {Schema}.{Live} including all);
+                         create table {Schema}.{Table} (like {Schema}.{Live} including all excluding indexes);
+                         alter table {Schema}.{Table} add primary key (id);
                          {RowSecurity.ViewPolicySql($"{Schema}.{Table}")}
                          drop table if exists {Schema}.{Changed};
                          create table {Schema}.{Changed} (id varchar primary key);
@@ -70,22 +88,83 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         return await RebuildProgress.StartAsync(database, dryRun, total, cancellation);
     }
 
-    /// <summary>A page merged: how many events, the records they touched, and the progress after it.</summary>
+    /// <summary>A page merged: how many events, the records they touched, and the progress after it (written with the views at the next flush).</summary>
     public sealed record Page(int Merged, IReadOnlyCollection<string> Touched, RebuildProgress Progress);
 
-    /// <summary>Merges the next page of events into the new view, in its own transaction.</summary>
+    /// <summary>Merges the next page of events into the views in memory; writes those changed so far, with the progress, when they are many.</summary>
     public async Task<Page> BuildPageAsync(RebuildProgress progress, CancellationToken cancellation)
     {
-        await using var connection = await database.OpenConnectionAsync(cancellation);
-        // One snapshot for the running transactions and the rows read.
-        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellation);
-        var page = await MergeAsync(connection, transaction, progress, cancellation);
-        await transaction.CommitAsync(cancellation);
-        return page;
+        // The page after this one is read while this one merges: PostgreSQL sends rows while this process merges.
+        _reading.Start();
+        var read = _readAhead is { } ahead && ahead.From == progress.Cursor ? await ahead.Read : await ReadPageAsync(progress, cancellation);
+        _reading.Stop();
+        var next = read.Advance(progress);
+        _readAhead = read.Events.Count > 0 ? (next.Cursor, ReadPageAsync(next, cancellation)) : null;
+        IReadOnlyCollection<string> touched;
+        _merging.Start();
+        await using (var connection = await database.OpenConnectionAsync(cancellation))
+            touched = await MergeRowsAsync(connection, null, read.Events, cancellation);
+        _merging.Stop();
+        var page = new Page(read.Events.Count, touched, next);
+        return _dirty.Count >= viewsPerFlush ? page with { Progress = await FlushAsync(page.Progress, cancellation) } : page;
     }
 
-    /// <summary>Reads the page (late rows of ended writers first, then the next rows), merges it, writes the views and the progress.</summary>
-    private async Task<Page> MergeAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, RebuildProgress progress,
+    /// <summary>A page of the log as read (in the newest schema's shape), and where the build stands once it is merged.</summary>
+    private sealed record PageRead(IReadOnlyList<ChangeRecorded> Events, long Cursor, IReadOnlyList<PendingWriter> Pending)
+    {
+        public RebuildProgress Advance(RebuildProgress before) => before with
+        {
+            Cursor = Cursor, Pending = Pending, EventsDone = before.EventsDone + Events.Count,
+            EventsTotal = Math.Max(before.EventsTotal, before.EventsDone + Events.Count),
+        };
+    }
+
+    private (long From, Task<PageRead> Read)? _readAhead;
+
+    private async Task<PageRead> ReadPageAsync(RebuildProgress progress, CancellationToken cancellation)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellation);
+        // One snapshot for the running transactions and the rows read; reading only, it holds no transaction id, so no
+        // reader's cursor waits for it.
+        await using var transaction = await connection.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, cancellation);
+        return await ReadPageAsync(connection, transaction, progress, cancellation);
+    }
+
+    /// <summary>
+    /// Writes the views changed since the last flush, then this progress: where a resumed build starts. Each part is its
+    /// own short transaction, since a writing transaction holds every reader's cursor below it while it runs; a build
+    /// killed in between merges the events after the progress again, which leaves the views as they were (merging is
+    /// idempotent, and each view ends with its own latest events).
+    /// </summary>
+    public async Task<RebuildProgress> FlushAsync(RebuildProgress progress, CancellationToken cancellation)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellation);
+        return await FlushAsync(connection, null, progress, cancellation);
+    }
+
+    /// <param name="transaction">The switch's transaction; null: each write commits by itself.</param>
+    private async Task<RebuildProgress> FlushAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, RebuildProgress progress,
+        CancellationToken cancellation)
+    {
+        _writing.Start();
+        _viewsWritten += _dirty.Count;
+        foreach (var chunk in _dirty.Chunk(FlushChunk))
+        {
+            await using var write = new NpgsqlBatch(connection, transaction)
+            {
+                BatchCommands = { _upsert.Command(chunk.Select(key => _cache[key]).ToList(), serializer) },
+            };
+            await write.ExecuteNonQueryAsync(cancellation);
+        }
+        _dirty.Clear();
+        if (_cache.Count > CacheLimit) _cache.Clear();
+        var saved = await progress.SaveAsync(connection, transaction, cancellation);
+        _writing.Stop();
+        return saved;
+    }
+
+    /// <summary>Reads a page: the rows of writers that were running at the last page and have ended, then the next rows.</summary>
+    private async Task<PageRead> ReadPageAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, RebuildProgress progress,
         CancellationToken cancellation)
     {
         var pending = progress.Pending;
@@ -101,7 +180,8 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             },
         };
         long[] running;
-        var rows = new List<(long Sequence, ChangeRecorded Change)>();
+        var cursor = progress.Cursor;
+        var events = new List<ChangeRecorded>();
         await using (batch)
         await using (var reader = await batch.ExecuteReaderAsync(cancellation))
         {
@@ -110,35 +190,67 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             for (var result = 0; result < 2; result++)
             {
                 await reader.NextResultAsync(cancellation);
-                while (await reader.ReadAsync(cancellation)) rows.Add((reader.GetInt64(0), serializer.FromJson<ChangeRecorded>(reader, 1)));
+                while (await reader.ReadAsync(cancellation))
+                {
+                    cursor = Math.Max(cursor, reader.GetInt64(0));
+                    events.Add(upcasting.ToCurrent(serializer.FromJson<ChangeRecorded>(reader, 1)));
+                }
             }
         }
 
-        var cursor = rows.Select(row => row.Sequence).Append(progress.Cursor).Max();
         // The writers running now may hold rows below the new cursor; those already noted keep their floor.
         var floors = pending.ToDictionary(p => p.Xid, p => p.Floor);
         var stillRunning = running.Select(xid => new PendingWriter(xid, floors.GetValueOrDefault(xid, progress.Cursor))).ToList();
-        var touched = await MergeRowsAsync(connection, transaction, rows.Select(row => row.Change).ToList(), cancellation);
-        var next = await (progress with
-        {
-            Cursor = cursor, Pending = stillRunning, EventsDone = progress.EventsDone + rows.Count,
-            EventsTotal = Math.Max(progress.EventsTotal, progress.EventsDone + rows.Count),
-        }).SaveAsync(connection, transaction, cancellation);
-        return new Page(rows.Count, touched, next);
+        return new PageRead(events, cursor, stillRunning);
     }
 
-    /// <summary>Merges events, in order, into the new views they touch, and writes those back.</summary>
-    private async Task<IReadOnlyCollection<string>> MergeRowsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction,
-        IReadOnlyList<ChangeRecorded> events, CancellationToken cancellation)
+    /// <summary>Merges events (in the newest schema's shape), in order, into the views they touch (read into memory first when not there).</summary>
+    private async Task<IReadOnlyCollection<string>> MergeRowsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction,
+        IReadOnlyList<ChangeRecorded> changes, CancellationToken cancellation)
     {
-        if (events.Count == 0) return [];
-        var changes = events.Select(upcasting.ToCurrent).ToList();
+        if (changes.Count == 0) return [];
         var keys = changes.SelectMany(RecordKey.Of).Distinct().ToArray();
-        var views = (await ReadViewsAsync(connection, transaction, Table, keys, cancellation)).ToDictionary(view => view.Id);
-        foreach (var change in changes) RecordViews.Apply(views, change);
-        await using var write = new NpgsqlBatch(connection, transaction) { BatchCommands = { _upsert.Command(views.Values, serializer) } };
-        await write.ExecuteNonQueryAsync(cancellation);
-        return views.Keys;
+        var missing = keys.Where(key => !_cache.ContainsKey(key)).ToArray();
+        if (missing.Length > 0)
+            foreach (var view in await ReadViewsAsync(connection, transaction, Table, missing, cancellation)) _cache[view.Id] = view;
+        foreach (var change in changes) RecordViews.Apply(_cache, change);
+        // A view the merge created is in the cache now; one it did not (a move's source absent here) is not touched.
+        var touched = keys.Where(_cache.ContainsKey).ToList();
+        _dirty.UnionWith(touched);
+        return touched;
+    }
+
+    /// <summary>Gives the new table the live one's indexes (named after them, to take their names at the switch), once it is built.</summary>
+    public async Task CreateIndexesAsync(CancellationToken cancellation)
+    {
+        var indexes = await IndexesAsync(database, cancellation);
+        foreach (var index in indexes.Where(index => index.Table == Live && !indexes.Any(built => built.Table == Table && built.Definition == index.Definition)))
+        {
+            await using var create = database.CreateCommand(
+                IndexShape().Replace(index.Sql, $"INDEX {index.Name}_next ON {Schema}.{Table}", 1));
+            create.CommandTimeout = 0;
+            await create.ExecuteNonQueryAsync(cancellation);
+        }
+    }
+
+    private sealed record Index(string Table, string Name, string Sql, string Definition);
+
+    /// <summary>The indexes of the live table and the new one, each with its definition without its name and table.</summary>
+    private static async Task<List<Index>> IndexesAsync(NpgsqlDataSource database, CancellationToken cancellation)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellation);
+        return await IndexesAsync(connection, null, cancellation);
+    }
+
+    private static async Task<List<Index>> IndexesAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, CancellationToken cancellation)
+    {
+        var indexes = new List<Index>();
+        await using var read = new NpgsqlCommand("select tablename, indexname, indexdef from pg_indexes where schemaname = $1 and tablename = any($2)",
+            connection, transaction) { Parameters = { new() { Value = Schema }, new() { Value = new[] { Live, Table } } } };
+        await using var reader = await read.ExecuteReaderAsync(cancellation);
+        while (await reader.ReadAsync(cancellation))
+            indexes.Add(new Index(reader.GetString(0), reader.GetString(1), reader.GetString(2), IndexShape().Replace(reader.GetString(2), "INDEX ON")));
+        return indexes;
     }
 
     /// <summary>
@@ -147,25 +259,30 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// </summary>
     public async Task<long> CompareAsync(IReadOnlyCollection<string>? keys, CancellationToken cancellation)
     {
+        // Each page's statements commit by themselves: no transaction id held while it runs (see FlushAsync).
+        _comparing.Start();
         await using var connection = await database.OpenConnectionAsync(cancellation);
-        await using var transaction = await connection.BeginTransactionAsync(cancellation);
-        var differing = await CompareAsync(connection, transaction, keys, cancellation);
-        await transaction.CommitAsync(cancellation);
+        var differing = await CompareAsync(connection, null, keys, cancellation);
+        _comparing.Stop();
         return differing;
     }
 
-    private async Task<long> CompareAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, IReadOnlyCollection<string>? keys,
+    private async Task<long> CompareAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyCollection<string>? keys,
         CancellationToken cancellation)
     {
+        if (keys is null)
+            await using (var clear = new NpgsqlCommand($"truncate {Schema}.{Changed}", connection, transaction))
+                await clear.ExecuteNonQueryAsync(cancellation);
         var after = "";
         foreach (var chunk in keys is null ? [null] : keys.Chunk(PageSize).Select(chunk => (string[]?)chunk))
         {
             while (true)
             {
                 var pairs = new List<(string Id, RecordView New, RecordView? Old)>();
+                // Views stored the same are the same; only the others are read and compared as clients see them.
                 await using (var read = chunk is null
-                                 ? Command($"select n.id, n.data, o.data from {Schema}.{Table} n left join {Schema}.{Live} o on o.id = n.id where n.id > $1 order by n.id limit {PageSize}", after)
-                                 : Command($"select n.id, n.data, o.data from {Schema}.{Table} n left join {Schema}.{Live} o on o.id = n.id where n.id = any($1)", (object)chunk))
+                                 ? Command($"select n.id, n.data, o.data from {Schema}.{Table} n left join {Schema}.{Live} o on o.id = n.id where n.id > $1 and n.data is distinct from o.data order by n.id limit {PageSize}", after)
+                                 : Command($"select n.id, n.data, o.data from {Schema}.{Table} n left join {Schema}.{Live} o on o.id = n.id where n.id = any($1) and n.data is distinct from o.data", (object)chunk))
                 {
                     read.Connection = connection;
                     read.Transaction = transaction;
@@ -175,13 +292,13 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
                             await reader.IsDBNullAsync(2, cancellation) ? null : serializer.FromJson<RecordView>(reader, 2)));
                 }
                 var differ = pairs.Where(pair => pair.Old is null || Fingerprint(pair.New) != Fingerprint(pair.Old)).Select(pair => pair.Id).ToArray();
-                var same = pairs.Select(pair => pair.Id).Except(differ).ToArray();
                 await using (var note = new NpgsqlBatch(connection, transaction)
                              {
                                  BatchCommands =
                                  {
+                                     // The records compared again start from "same"; those that differ are listed anew.
+                                     chunk is null ? new NpgsqlBatchCommand("select") : SessionBatch.Command($"delete from {Schema}.{Changed} where id = any($1)", chunk),
                                      SessionBatch.Command($"insert into {Schema}.{Changed} (id) select unnest($1::varchar[]) on conflict do nothing", differ),
-                                     SessionBatch.Command($"delete from {Schema}.{Changed} where id = any($1)", same),
                                  },
                              })
                     await note.ExecuteNonQueryAsync(cancellation);
@@ -210,6 +327,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// <param name="touched">Records touched since the last comparison.</param>
     public async Task<long> SwitchAsync(RebuildProgress progress, IReadOnlyCollection<string> touched, CancellationToken cancellation)
     {
+        using var timing = new Timing(_switching);
         await using var connection = await database.OpenConnectionAsync(cancellation);
         await using var transaction = await connection.BeginTransactionAsync(cancellation);
         long reissuedAt;
@@ -221,12 +339,13 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         await using (var fence = new NpgsqlCommand($"lock table {Schema}.mt_events in exclusive mode", connection, transaction))
             await fence.ExecuteNonQueryAsync(cancellation);
         var last = new HashSet<string>(touched);
-        for (var page = new Page(-1, [], progress); page.Merged != 0;)
+        _readAhead = null;
+        while (await ReadPageAsync(connection, transaction, progress, cancellation) is { Events.Count: > 0 } read)
         {
-            page = await MergeAsync(connection, transaction, page.Progress, cancellation);
-            last.UnionWith(page.Touched);
-            progress = page.Progress;
+            last.UnionWith(await MergeRowsAsync(connection, transaction, read.Events, cancellation));
+            progress = read.Advance(progress);
         }
+        progress = await FlushAsync(connection, transaction, progress, cancellation);
         var reissued = await CompareAsync(connection, transaction, last, cancellation);
         await ReissueAsync(connection, transaction, reissuedAt, cancellation);
         await ReplaceLiveAsync(connection, transaction, cancellation);
@@ -255,13 +374,9 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// <summary>Drops the live table and gives the new one its name, and its indexes their names (Marten checks them by name).</summary>
     private static async Task ReplaceLiveAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellation)
     {
-        var indexes = new List<(string Table, string Name, string Definition)>();
-        await using (var read = new NpgsqlCommand("select tablename, indexname, indexdef from pg_indexes where schemaname = $1 and tablename = any($2)",
-                         connection, transaction) { Parameters = { new() { Value = Schema }, new() { Value = new[] { Live, Table } } } })
-        await using (var reader = await read.ExecuteReaderAsync(cancellation))
-            while (await reader.ReadAsync(cancellation)) indexes.Add((reader.GetString(0), reader.GetString(1), IndexShape().Replace(reader.GetString(2), "INDEX ON")));
+        var indexes = await IndexesAsync(connection, transaction, cancellation);
         var renames = indexes.Where(index => index.Table == Table)
-            .Select(index => (index.Name, Original: indexes.FirstOrDefault(live => live.Table == Live && live.Definition == index.Definition).Name))
+            .Select(index => (index.Name, Original: indexes.FirstOrDefault(live => live.Table == Live && live.Definition == index.Definition)?.Name))
             .Where(rename => rename.Original is not null)
             .Select(rename => $"alter index {Schema}.{rename.Name} rename to {rename.Original};");
         await using var replace = new NpgsqlCommand(
@@ -272,6 +387,19 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             drop table {Schema}.{Changed};
             """, connection, transaction);
         await replace.ExecuteNonQueryAsync(cancellation);
+    }
+
+    /// <summary>Where the build's time went, for the log (docs/benchmarks.md "Rebuild").</summary>
+    public string Timings =>
+        $"waiting for reads {_reading.Elapsed.TotalSeconds:0.0} s, merging {_merging.Elapsed.TotalSeconds:0.0} s, " +
+        $"writing {_viewsWritten} views {_writing.Elapsed.TotalSeconds:0.0} s, comparing {_comparing.Elapsed.TotalSeconds:0.0} s, " +
+        $"switching {_switching.Elapsed.TotalSeconds:0.0} s";
+
+    private readonly struct Timing : IDisposable
+    {
+        private readonly Stopwatch _watch;
+        public Timing(Stopwatch watch) => (_watch = watch).Start();
+        public void Dispose() => _watch.Stop();
     }
 
     [GeneratedRegex(@"INDEX \S+ ON \S+")]
@@ -298,7 +426,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         return (bool)(await exists.ExecuteScalarAsync(cancellation))!;
     }
 
-    private async Task<List<RecordView>> ReadViewsAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string table, string[] keys,
+    private async Task<List<RecordView>> ReadViewsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string table, string[] keys,
         CancellationToken cancellation)
     {
         await using var read = Command($"select data from {Schema}.{table} where id = any($1)", (object)keys);

@@ -25,6 +25,14 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
     /// <summary>Records touched since their last comparison that the switch compares itself, while it holds pushes back.</summary>
     private const int SwitchWhenTouched = 1000;
 
+    /// <summary>
+    /// Changed views a build holds in memory before writing them with its progress: the most a killed build merges again,
+    /// and (twice) how many views it keeps in memory. A view is written once per flush it changed in.
+    /// </summary>
+    public int ViewsPerFlush { get; set; } = DefaultViewsPerFlush;
+
+    public const int DefaultViewsPerFlush = 100_000;
+
     /// <summary>The latest progress of a rebuild this process runs, for /metrics.</summary>
     public RebuildStatus? Current { get; private set; }
 
@@ -89,17 +97,18 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
     {
         // It reads every user's events and views: under row security, as a role that does not bypass it, it would see none.
         if (await AdminCommandLine.RowSecurityBypassRefusalAsync(database, "rebuild") is { } refusal) throw new InvalidOperationException(refusal);
-        var build = new ViewBuild(database, store.Options.Serializer(), upcasting, databases.Shards.IsSharded);
+        var build = new ViewBuild(database, store.Options.Serializer(), upcasting, databases.Shards.IsSharded, ViewsPerFlush);
         var progress = await build.OpenAsync(dryRun, cancellation);
         for (var pages = 0; progress.Phase == RebuildPhase.Building; pages++)
         {
             var page = await build.BuildPageAsync(progress, cancellation);
             progress = page.Progress;
             if (pages % 20 == 19) progress = progress with { EventsTotal = progress.EventsDone + await build.EventsAfterAsync(progress.Cursor, cancellation) };
-            if (page.Merged < CaughtUp) progress = await (progress with { Phase = RebuildPhase.Comparing, EventsTotal = progress.EventsDone }).SaveAsync(database, cancellation);
+            if (page.Merged < CaughtUp) progress = await build.FlushAsync(progress with { Phase = RebuildPhase.Comparing, EventsTotal = progress.EventsDone }, cancellation);
             report(progress);
         }
 
+        await build.CreateIndexesAsync(cancellation);
         var changed = await build.CompareAsync(null, cancellation);
         var touched = new HashSet<string>();
         while (true)
@@ -111,6 +120,7 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
                 progress = page.Progress with { EventsTotal = page.Progress.EventsDone };
             }
             if (touched.Count <= SwitchWhenTouched) break;
+            progress = await build.FlushAsync(progress, cancellation);
             changed = await build.CompareAsync(touched, cancellation);
             touched.Clear();
         }
@@ -118,6 +128,7 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
 
         if (dryRun)
         {
+            progress = await build.FlushAsync(progress, cancellation);
             if (touched.Count > 0) changed = await build.CompareAsync(touched, cancellation);
             await build.DiscardAsync(cancellation);
             progress = await (progress with { Phase = RebuildPhase.Idle, ChangedRecords = changed }).SaveAsync(database, cancellation);
@@ -126,7 +137,8 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
         {
             var reissued = await build.SwitchAsync(progress, touched, cancellation);
             progress = await RebuildProgress.ReadAsync(database, cancellation);
-            logger.LogInformation("Rebuilt the record view: {Events} events, {Changed} records changed and reissued", progress.EventsDone, reissued);
+            logger.LogInformation("Rebuilt the record view: {Events} events, {Changed} records changed and reissued; {Timings}",
+                progress.EventsDone, reissued, build.Timings);
         }
         report(progress);
         return progress;
