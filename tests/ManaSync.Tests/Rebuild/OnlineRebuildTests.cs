@@ -103,9 +103,11 @@ public sealed class OnlineRebuildTests(RebuildFixture app) : IAsyncLifetime
                 devices[d].Update("tasks", $"d{d}-t{edits % 40}", ("name", $"edited {edits}"), ("updatedAt", DeployedClient.Iso(DateTimeOffset.UtcNow)));
                 await devices[d].PushAllAsync();
                 await devices[d].PullAsync();
-                foreach (var (id, row) in seen[d])
-                    if (devices[d].Row("tasks", id) is null) regressions.Add($"{devices[d].ClientId} lost {id}");
-                seen[d] = devices[d].Rows("tasks").ToDictionary();
+                // No record lost or set back: each row is still there, with an updatedAt no older than before.
+                foreach (var (id, updatedAt) in seen[d])
+                    if (devices[d].Row("tasks", id)?["updatedAt"]?.GetValue<string>() is not { } now || string.CompareOrdinal(now, updatedAt) < 0)
+                        regressions.Add($"{devices[d].ClientId}: {id} went from {updatedAt} to {devices[d].Row("tasks", id)?.ToJsonString() ?? "nothing"}");
+                seen[d] = devices[d].Rows("tasks").Keys.ToDictionary(id => id, id => devices[d].Row("tasks", id)!["updatedAt"]!.GetValue<string>());
             }
             edits++;
             status = JsonSerializer.Deserialize<RebuildStatus>((await AdminAsync(HttpMethod.Get)).Text, Wire)!;

@@ -35,8 +35,9 @@ namespace ManaSync.Web.Features.Rebuild;
 /// the last events, compares the records they touched once more, and puts the new table in the old one's place with
 /// its indexes' names. Reads of the views wait for that transaction only for the rename.</para>
 /// </remarks>
-/// <param name="viewsPerFlush">Changed views held in memory before they are written with the progress: the most a killed build merges
-/// again. A record's events are spread over the log, so the fewer flushes, the fewer times a view is written.</param>
+/// <param name="viewsPerFlush">Views held in memory, and written with the progress once so many have changed (or a minute has
+/// passed): a record's events are spread over the log, and each flush writes a view that changed since the last again, so
+/// the fewer flushes, the fewer writes (measured: docs/benchmarks.md "Rebuild").</param>
 public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer serializer, ChangeUpcasting upcasting, bool stamped, int viewsPerFlush)
 {
     /// <summary>The table the new view is built in.</summary>
@@ -47,15 +48,15 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     private const string Changed = "recordview_next_changed";
     private const int PageSize = 10_000;
 
-    /// <summary>Views kept in memory between pages, written or not: reading and writing a view once per page cost more than
-    /// merging its events (measured: docs/benchmarks.md "Rebuild").</summary>
-    private int CacheLimit => 2 * viewsPerFlush;
+    /// <summary>How long changed views are held at most: what a killed build merges again.</summary>
+    private static readonly TimeSpan FlushEvery = TimeSpan.FromMinutes(1);
 
     /// <summary>Views written per statement (and transaction) by a flush.</summary>
     private const int FlushChunk = 1000;
 
     private readonly RecordViewUpsert _upsert = new(Schema, Table);
     private readonly Stopwatch _reading = new(), _merging = new(), _writing = new(), _comparing = new(), _switching = new();
+    private readonly Stopwatch _sinceFlush = Stopwatch.StartNew();
     private long _viewsWritten;
     private readonly Dictionary<string, RecordView> _cache = new();
     private readonly HashSet<string> _dirty = [];
@@ -106,7 +107,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             touched = await MergeRowsAsync(connection, null, read.Events, cancellation);
         _merging.Stop();
         var page = new Page(read.Events.Count, touched, next);
-        return _dirty.Count >= viewsPerFlush ? page with { Progress = await FlushAsync(page.Progress, cancellation) } : page;
+        return _dirty.Count >= viewsPerFlush || _dirty.Count > 0 && _sinceFlush.Elapsed >= FlushEvery ? page with { Progress = await FlushAsync(page.Progress, cancellation) } : page;
     }
 
     /// <summary>A page of the log as read (in the newest schema's shape), and where the build stands once it is merged.</summary>
@@ -157,7 +158,8 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             await write.ExecuteNonQueryAsync(cancellation);
         }
         _dirty.Clear();
-        if (_cache.Count > CacheLimit) _cache.Clear();
+        if (_cache.Count > viewsPerFlush) _cache.Clear();
+        _sinceFlush.Restart();
         var saved = await progress.SaveAsync(connection, transaction, cancellation);
         _writing.Stop();
         return saved;

@@ -26,12 +26,12 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
     private const int SwitchWhenTouched = 1000;
 
     /// <summary>
-    /// Changed views a build holds in memory before writing them with its progress: the most a killed build merges again,
-    /// and (twice) how many views it keeps in memory. A view is written once per flush it changed in.
+    /// Views a build holds in memory, and writes with its progress once so many have changed or a minute has passed (what
+    /// a killed build merges again). A view is written once per flush it changed in.
     /// </summary>
     public int ViewsPerFlush { get; set; } = DefaultViewsPerFlush;
 
-    public const int DefaultViewsPerFlush = 100_000;
+    public const int DefaultViewsPerFlush = 200_000;
 
     /// <summary>The latest progress of a rebuild this process runs, for /metrics.</summary>
     public RebuildStatus? Current { get; private set; }
