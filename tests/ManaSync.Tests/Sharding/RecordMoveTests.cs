@@ -192,14 +192,6 @@ public sealed class RecordMoveTests(ShardedFixture app) : ShardedTest(app)
         Assert.Equal("brought", ValueOf(Assert.Single(mates), "title"));
     }
 
-    private async Task<string?> ShardOfAsync(string scope)
-    {
-        await using var connection = new NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var where = new NpgsqlCommand("select shard from manasync.shard_map where scope = $1", connection) { Parameters = { new() { Value = scope } } };
-        return (string?)await where.ExecuteScalarAsync();
-    }
-
     /// <summary>A field's value as a client applies the change: from an insert's data, else from its fields.</summary>
     private static string? ValueOf(JsonObject change, string field) =>
         (change["data"]?[field] ?? change["fields"]?[field]?["value"])?.ToJsonString().Trim('"');

@@ -30,6 +30,15 @@ public abstract class ShardedTest(ShardedFixture app) : IAsyncLifetime
         return (long)(await count.ExecuteScalarAsync())!;
     }
 
+    /// <summary>The shard the map in main gives a scope, if any.</summary>
+    protected async Task<string?> ShardOfAsync(string scope)
+    {
+        await using var connection = new NpgsqlConnection(App.ConnectionString);
+        await connection.OpenAsync();
+        await using var where = new NpgsqlCommand("select shard from manasync.shard_map where scope = $1", connection) { Parameters = { new() { Value = scope } } };
+        return (string?)await where.ExecuteScalarAsync();
+    }
+
     protected static Task<long> CountViewsAsync(string database, string scope) =>
         CountAsync(database, "select count(*) from manasync.mt_doc_recordview where scope = $1", scope);
 }

@@ -91,13 +91,7 @@ public sealed class ShardedWriteTests(ShardedFixture app) : ShardedTest(app)
 
         (await App.ClientFor(user, "laptop").PushAsync("todo", Batch(Insert("tasks", "t1", new { spaceId = space })))).AssertStatus(HttpStatusCode.OK);
 
-        await using var connection = new NpgsqlConnection(App.ConnectionString);
-        await connection.OpenAsync();
-        await using var where = new NpgsqlCommand("select shard from manasync.shard_map where scope = $1", connection)
-        {
-            Parameters = { new() { Value = "s:" + space } },
-        };
-        Assert.Equal("s2", await where.ExecuteScalarAsync());
+        Assert.Equal("s2", await ShardOfAsync("s:" + space));
     }
 
     private IncomingChange Change(string id) => new()

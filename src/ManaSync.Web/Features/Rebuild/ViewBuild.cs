@@ -407,10 +407,11 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     [GeneratedRegex(@"INDEX \S+ ON \S+")]
     private static partial Regex IndexShape();
 
-    /// <summary>Events stored after this position in the log (the work left, as far as it is known now).</summary>
+    /// <summary>Events stored after this position in the log (the work left, as far as it is known now: positions a writer that
+    /// rolled back took are counted too; counting the rows would read them all).</summary>
     public async Task<long> EventsAfterAsync(long cursor, CancellationToken cancellation)
     {
-        await using var count = database.CreateCommand($"select count(*) from {Schema}.mt_events where seq_id > $1");
+        await using var count = database.CreateCommand($"select greatest(coalesce(max(seq_id), 0) - $1, 0) from {Schema}.mt_events");
         count.Parameters.Add(new NpgsqlParameter { Value = cursor });
         return (long)(await count.ExecuteScalarAsync(cancellation))!;
     }
