@@ -38,7 +38,10 @@ namespace ManaSync.Web.Features.Rebuild;
 /// <param name="viewsPerFlush">Views held in memory, and written with the progress once so many have changed (or a minute has
 /// passed): a record's events are spread over the log, and each flush writes a view that changed since the last again, so
 /// the fewer flushes, the fewer writes (measured: docs/benchmarks.md "Rebuild").</param>
-public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer serializer, ChangeUpcasting upcasting, bool stamped, int viewsPerFlush)
+/// <param name="pace">Called between steps outside the switch with how long the last took: the rebuilder pauses there while
+/// requests are working.</param>
+public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer serializer, ChangeUpcasting upcasting, bool stamped, int viewsPerFlush,
+    Func<TimeSpan, Task> pace)
 {
     /// <summary>The table the new view is built in.</summary>
     public const string Table = "recordview_next";
@@ -151,11 +154,13 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         _viewsWritten += _dirty.Count;
         foreach (var chunk in _dirty.Chunk(FlushChunk))
         {
+            var started = Stopwatch.GetTimestamp();
             await using var write = new NpgsqlBatch(connection, transaction)
             {
                 BatchCommands = { _upsert.Command(chunk.Select(key => _cache[key]).ToList(), serializer) },
             };
             await write.ExecuteNonQueryAsync(cancellation);
+            if (transaction is null) await pace(Stopwatch.GetElapsedTime(started));
         }
         _dirty.Clear();
         if (_cache.Count > viewsPerFlush) _cache.Clear();
@@ -280,6 +285,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         {
             while (true)
             {
+                var started = Stopwatch.GetTimestamp();
                 var pairs = new List<(string Id, RecordView New, RecordView? Old)>();
                 // Views stored the same are the same; only the others are read and compared as clients see them.
                 await using (var read = chunk is null
@@ -304,6 +310,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
                                  },
                              })
                     await note.ExecuteNonQueryAsync(cancellation);
+                if (transaction is null) await pace(Stopwatch.GetElapsedTime(started));
                 if (chunk is not null || pairs.Count < PageSize) break;
                 after = pairs[^1].Id;
             }
@@ -338,8 +345,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         await ReissueAsync(connection, transaction, reissuedAt, cancellation);
 
         // No event is appended from here until the switch commits; pushes that appended some have ended.
-        await using (var fence = new NpgsqlCommand($"lock table {Schema}.mt_events in exclusive mode", connection, transaction))
-            await fence.ExecuteNonQueryAsync(cancellation);
+        await LockLogAsync(connection, transaction, cancellation);
         var last = new HashSet<string>(touched);
         _readAhead = null;
         while (await ReadPageAsync(connection, transaction, progress, cancellation) is { Events.Count: > 0 } read)
@@ -354,6 +360,36 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         await (progress with { Phase = RebuildPhase.Switched, ChangedRecords = reissued }).SaveAsync(connection, transaction, cancellation);
         await transaction.CommitAsync(cancellation);
         return reissued;
+    }
+
+    /// <summary>
+    /// Locks the log against new events. Pushes asking after the lock is asked for queue behind it, so it is asked for a
+    /// moment at a time while something else holds the table (autovacuum, which PostgreSQL cancels only after a second of
+    /// waiting), and waited for in full only after that.
+    /// </summary>
+    private static async Task LockLogAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellation)
+    {
+        for (var attempt = 0; attempt < 20; attempt++)
+        {
+            await transaction.SaveAsync("lock_log", cancellation);
+            try
+            {
+                await using var fence = new NpgsqlCommand($"set local lock_timeout = '100ms'; lock table {Schema}.mt_events in exclusive mode",
+                    connection, transaction);
+                await fence.ExecuteNonQueryAsync(cancellation);
+                await transaction.ReleaseAsync("lock_log", cancellation);
+                await using var reset = new NpgsqlCommand("set local lock_timeout = 0", connection, transaction);
+                await reset.ExecuteNonQueryAsync(cancellation);
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
+            {
+                await transaction.RollbackAsync("lock_log", cancellation);
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellation);
+            }
+        }
+        await using var wait = new NpgsqlCommand($"lock table {Schema}.mt_events in exclusive mode", connection, transaction);
+        await wait.ExecuteNonQueryAsync(cancellation);
     }
 
     /// <summary>Marks the new views of the records that differ as reissued at this position (not moving any back).</summary>

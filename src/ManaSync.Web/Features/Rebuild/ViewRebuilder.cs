@@ -104,7 +104,8 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
     {
         // It reads every user's events and views: under row security, as a role that does not bypass it, it would see none.
         if (await AdminCommandLine.RowSecurityBypassRefusalAsync(database, "rebuild") is { } refusal) throw new InvalidOperationException(refusal);
-        var build = new ViewBuild(database, store.Options.Serializer(), upcasting, databases.Shards.IsSharded, ViewsPerFlush);
+        var build = new ViewBuild(database, store.Options.Serializer(), upcasting, databases.Shards.IsSharded, ViewsPerFlush,
+            took => YieldToRequestsAsync(database, took, cancellation));
         var progress = await build.OpenAsync(dryRun, cancellation);
         for (var pages = 0; progress.Phase == RebuildPhase.Building; pages++)
         {
