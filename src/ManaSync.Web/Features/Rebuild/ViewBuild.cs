@@ -58,7 +58,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     private const int FlushChunk = 1000;
 
     private readonly RecordViewUpsert _upsert = new(Schema, Table);
-    private readonly Stopwatch _reading = new(), _merging = new(), _writing = new(), _comparing = new(), _switching = new();
+    private readonly Stopwatch _reading = new(), _merging = new(), _writing = new(), _comparing = new(), _switching = new(), _locking = new();
     private readonly Stopwatch _sinceFlush = Stopwatch.StartNew();
     private long _viewsWritten;
     private readonly Dictionary<string, RecordView> _cache = new();
@@ -227,7 +227,10 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         return touched;
     }
 
-    /// <summary>Gives the new table the live one's indexes (named after them, to take their names at the switch), once it is built.</summary>
+    /// <summary>
+    /// Gives the new table the live one's indexes (named after them, to take their names at the switch), once it is built,
+    /// and its statistics: the planner needs them from the switch on, and autovacuum analysing it then would hold the switch.
+    /// </summary>
     public async Task CreateIndexesAsync(CancellationToken cancellation)
     {
         var indexes = await IndexesAsync(database, cancellation);
@@ -238,6 +241,9 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             create.CommandTimeout = 0;
             await create.ExecuteNonQueryAsync(cancellation);
         }
+        await using var analyze = database.CreateCommand($"vacuum (analyze) {Schema}.{Table}");
+        analyze.CommandTimeout = 0;
+        await analyze.ExecuteNonQueryAsync(cancellation);
     }
 
     private sealed record Index(string Table, string Name, string Sql, string Definition);
@@ -345,7 +351,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         await ReissueAsync(connection, transaction, reissuedAt, cancellation);
 
         // No event is appended from here until the switch commits; pushes that appended some have ended.
-        await LockLogAsync(connection, transaction, cancellation);
+        await LockPatientlyAsync(connection, transaction, $"{Schema}.mt_events", "exclusive", cancellation);
         var last = new HashSet<string>(touched);
         _readAhead = null;
         while (await ReadPageAsync(connection, transaction, progress, cancellation) is { Events.Count: > 0 } read)
@@ -356,6 +362,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         progress = await FlushAsync(connection, transaction, progress, cancellation);
         var reissued = await CompareAsync(connection, transaction, last, cancellation);
         await ReissueAsync(connection, transaction, reissuedAt, cancellation);
+        await LockPatientlyAsync(connection, transaction, $"{Schema}.{Live}, {Schema}.{Table}", "access exclusive", cancellation);
         await ReplaceLiveAsync(connection, transaction, cancellation);
         await (progress with { Phase = RebuildPhase.Switched, ChangedRecords = reissued }).SaveAsync(connection, transaction, cancellation);
         await transaction.CommitAsync(cancellation);
@@ -363,32 +370,32 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     }
 
     /// <summary>
-    /// Locks the log against new events. Pushes asking after the lock is asked for queue behind it, so it is asked for a
-    /// moment at a time while something else holds the table (autovacuum, which PostgreSQL cancels only after a second of
-    /// waiting), and waited for in full only after that.
+    /// Takes a lock on tables, asking for it a moment at a time at first: requests asking after a lock is asked for queue
+    /// behind it, and what may hold the tables meanwhile (autovacuum, which PostgreSQL cancels only after a second of
+    /// waiting) would hold them all back; after a few seconds it waits in full.
     /// </summary>
-    private static async Task LockLogAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellation)
+    private async Task LockPatientlyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string tables, string mode,
+        CancellationToken cancellation)
     {
+        using var timing = new Timing(_locking);
         for (var attempt = 0; attempt < 20; attempt++)
         {
-            await transaction.SaveAsync("lock_log", cancellation);
+            await transaction.SaveAsync("patient_lock", cancellation);
             try
             {
-                await using var fence = new NpgsqlCommand($"set local lock_timeout = '100ms'; lock table {Schema}.mt_events in exclusive mode",
+                await using var take = new NpgsqlCommand($"set local lock_timeout = '100ms'; lock table {tables} in {mode} mode; set local lock_timeout = 0",
                     connection, transaction);
-                await fence.ExecuteNonQueryAsync(cancellation);
-                await transaction.ReleaseAsync("lock_log", cancellation);
-                await using var reset = new NpgsqlCommand("set local lock_timeout = 0", connection, transaction);
-                await reset.ExecuteNonQueryAsync(cancellation);
+                await take.ExecuteNonQueryAsync(cancellation);
+                await transaction.ReleaseAsync("patient_lock", cancellation);
                 return;
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable)
             {
-                await transaction.RollbackAsync("lock_log", cancellation);
+                await transaction.RollbackAsync("patient_lock", cancellation);
                 await Task.Delay(TimeSpan.FromMilliseconds(200), cancellation);
             }
         }
-        await using var wait = new NpgsqlCommand($"lock table {Schema}.mt_events in exclusive mode", connection, transaction);
+        await using var wait = new NpgsqlCommand($"lock table {tables} in {mode} mode", connection, transaction);
         await wait.ExecuteNonQueryAsync(cancellation);
     }
 
@@ -431,7 +438,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     public string Timings =>
         $"waiting for reads {_reading.Elapsed.TotalSeconds:0.0} s, merging {_merging.Elapsed.TotalSeconds:0.0} s, " +
         $"writing {_viewsWritten} views {_writing.Elapsed.TotalSeconds:0.0} s, comparing {_comparing.Elapsed.TotalSeconds:0.0} s, " +
-        $"switching {_switching.Elapsed.TotalSeconds:0.0} s";
+        $"switching {_switching.Elapsed.TotalSeconds:0.0} s (waiting for locks {_locking.Elapsed.TotalSeconds:0.0} s)";
 
     private readonly struct Timing : IDisposable
     {
