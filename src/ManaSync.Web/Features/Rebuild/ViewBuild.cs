@@ -38,10 +38,7 @@ namespace ManaSync.Web.Features.Rebuild;
 /// <param name="viewsPerFlush">Views held in memory, and written with the progress once so many have changed (or a minute has
 /// passed): a record's events are spread over the log, and each flush writes a view that changed since the last again, so
 /// the fewer flushes, the fewer writes (measured: docs/benchmarks.md "Rebuild").</param>
-/// <param name="pace">Called between steps outside the switch with how long the last took: the rebuilder pauses there while
-/// requests are working.</param>
-public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer serializer, ChangeUpcasting upcasting, bool stamped, int viewsPerFlush,
-    Func<TimeSpan, Task> pace)
+public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer serializer, ChangeUpcasting upcasting, bool stamped, int viewsPerFlush)
 {
     /// <summary>The table the new view is built in.</summary>
     public const string Table = "recordview_next";
@@ -160,7 +157,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
                 BatchCommands = { _upsert.Command(chunk.Select(key => _cache[key]).ToList(), serializer) },
             };
             await write.ExecuteNonQueryAsync(cancellation);
-            if (transaction is null) await pace(Stopwatch.GetElapsedTime(started));
+            if (transaction is null) await PauseForRequestsAsync(Stopwatch.GetElapsedTime(started), cancellation);
         }
         _dirty.Clear();
         if (_cache.Count > viewsPerFlush) _cache.Clear();
@@ -316,7 +313,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
                                  },
                              })
                     await note.ExecuteNonQueryAsync(cancellation);
-                if (transaction is null) await pace(Stopwatch.GetElapsedTime(started));
+                if (transaction is null) await PauseForRequestsAsync(Stopwatch.GetElapsedTime(started), cancellation);
                 if (chunk is not null || pairs.Count < PageSize) break;
                 after = pairs[^1].Id;
             }
@@ -369,16 +366,39 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         return reissued;
     }
 
+    /// <summary>The application name of a rebuild's connections, which tells its work from everyone else's.</summary>
+    public const string ApplicationName = "manasync-rebuild";
+
+    /// <summary>Whether sessions other than the rebuild's (requests of any node) are working in the database now.</summary>
+    public async Task<bool> OthersWorkingAsync(NpgsqlConnection? connection, NpgsqlTransaction? transaction, CancellationToken cancellation)
+    {
+        const string sql = "select exists (select from pg_stat_activity where datname = current_database() and state = 'active' " +
+                           $"and pid <> pg_backend_pid() and application_name <> '{ApplicationName}' and backend_type = 'client backend')";
+        await using var check = connection is null ? database.CreateCommand(sql) : new NpgsqlCommand(sql, connection, transaction);
+        return (bool)(await check.ExecuteScalarAsync(cancellation))!;
+    }
+
     /// <summary>
-    /// Takes a lock on tables, asking for it a moment at a time at first: requests asking after a lock is asked for queue
-    /// behind it, and what may hold the tables meanwhile (autovacuum, which PostgreSQL cancels only after a second of
-    /// waiting) would hold them all back; after a few seconds it waits in full.
+    /// While other sessions are working in the database, pauses as long as the last step took (at most a second): the
+    /// build then takes at most half of what PostgreSQL and the machine give, and runs at full speed when nothing else does.
+    /// </summary>
+    public async Task PauseForRequestsAsync(TimeSpan step, CancellationToken cancellation)
+    {
+        if (await OthersWorkingAsync(null, null, cancellation)) await Task.Delay(step < MaxPause ? step : MaxPause, cancellation);
+    }
+
+    private static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Takes a lock on tables. While requests are working it asks a moment at a time: requests asking after a lock is
+    /// asked for queue behind it, and what may hold the tables meanwhile (autovacuum, which PostgreSQL cancels only after a
+    /// second of waiting) would hold them all back. Otherwise, or after a few seconds, it waits in full.
     /// </summary>
     private async Task LockPatientlyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string tables, string mode,
         CancellationToken cancellation)
     {
         using var timing = new Timing(_locking);
-        for (var attempt = 0; attempt < 20; attempt++)
+        for (var attempt = 0; attempt < 20 && await OthersWorkingAsync(connection, transaction, cancellation); attempt++)
         {
             await transaction.SaveAsync("patient_lock", cancellation);
             try

@@ -77,7 +77,7 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
                 {
                     // Its own pool, named, so that it can tell its own work from the requests it yields to.
                     await using var database = DataSources.Create(
-                        new NpgsqlConnectionStringBuilder(shard.ConnectionString) { ApplicationName = ApplicationName }.ConnectionString);
+                        new NpgsqlConnectionStringBuilder(shard.ConnectionString) { ApplicationName = ViewBuild.ApplicationName }.ConnectionString);
                     done.Add(await RebuildAsync(database, dryRun, progress => Report(done.Append(progress), report, running: true), cancellation));
                 }
             }
@@ -104,14 +104,13 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
     {
         // It reads every user's events and views: under row security, as a role that does not bypass it, it would see none.
         if (await AdminCommandLine.RowSecurityBypassRefusalAsync(database, "rebuild") is { } refusal) throw new InvalidOperationException(refusal);
-        var build = new ViewBuild(database, store.Options.Serializer(), upcasting, databases.Shards.IsSharded, ViewsPerFlush,
-            took => YieldToRequestsAsync(database, took, cancellation));
+        var build = new ViewBuild(database, store.Options.Serializer(), upcasting, databases.Shards.IsSharded, ViewsPerFlush);
         var progress = await build.OpenAsync(dryRun, cancellation);
         for (var pages = 0; progress.Phase == RebuildPhase.Building; pages++)
         {
             var started = Stopwatch.GetTimestamp();
             var page = await build.BuildPageAsync(progress, cancellation);
-            await YieldToRequestsAsync(database, Stopwatch.GetElapsedTime(started), cancellation);
+            await build.PauseForRequestsAsync(Stopwatch.GetElapsedTime(started), cancellation);
             progress = page.Progress;
             if (pages % 20 == 19) progress = progress with { EventsTotal = progress.EventsDone + await build.EventsAfterAsync(progress.Cursor, cancellation) };
             if (page.Merged < CaughtUp) progress = await build.FlushAsync(progress with { Phase = RebuildPhase.Comparing, EventsTotal = progress.EventsDone }, cancellation);
@@ -153,22 +152,6 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
         report(progress);
         return progress;
     }
-
-    private const string ApplicationName = "manasync-rebuild";
-
-    /// <summary>
-    /// While other sessions are working in the database (requests of any node), the build pauses as long as its last page
-    /// took: it then takes at most half of what PostgreSQL and this machine give, and runs at full speed when nothing else does.
-    /// </summary>
-    private static async Task YieldToRequestsAsync(NpgsqlDataSource database, TimeSpan page, CancellationToken cancellation)
-    {
-        await using var busy = database.CreateCommand(
-            "select count(*) from pg_stat_activity where datname = current_database() and state = 'active' " +
-            $"and pid <> pg_backend_pid() and application_name <> '{ApplicationName}' and backend_type = 'client backend'");
-        if ((long)(await busy.ExecuteScalarAsync(cancellation))! > 0) await Task.Delay(page < MaxPause ? page : MaxPause, cancellation);
-    }
-
-    private static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(1);
 
     /// <summary>The rebuild over every shard, from the progress each keeps; one left unfinished by a process that stopped is "failed".</summary>
     public async Task<RebuildStatus> StatusAsync(CancellationToken cancellation)
