@@ -57,6 +57,9 @@ public static class RecordKey
 
     public static string For(ChangeRecorded change) => For(Scope(change), change.AppId, change.Table, change.RecordId);
 
+    /// <summary>The scopes a change touches: its record's, and the one it moved the record out of.</summary>
+    public static IReadOnlyList<string> ScopesOf(ChangeRecorded change) => change.MovedFrom is { } left ? [Scope(change), left] : [Scope(change)];
+
     /// <summary>The views a change is applied to: the one it left when it moved the record, then the record's own.</summary>
     public static IReadOnlyList<string> Of(ChangeRecorded change) => change.MovedFrom is { } source
         ? [For(source, change.AppId, change.Table, change.RecordId), For(change)]

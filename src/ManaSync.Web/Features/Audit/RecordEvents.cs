@@ -28,7 +28,7 @@ public static class RecordEvents
         if (shards.Count > 1)
             events = events.DistinctBy(e => e.EventId).OrderBy(e => e.CommitTx).ThenBy(e => e.CommitIndex).ToList();
         var scopes = caller.Scopes.ToHashSet();
-        return events.Where(e => scopes.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && scopes.Contains(left))
+        return events.Where(e => RecordKey.ScopesOf(e).Any(scopes.Contains))
             .Select(upcasting.ToCurrent)
             .ToList();
     }

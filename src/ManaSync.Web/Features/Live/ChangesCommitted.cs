@@ -17,6 +17,6 @@ public sealed record ChangesCommitted(string UserId, string AppId, IReadOnlyList
     /// <summary>What these events wrote, one notice per user and app.</summary>
     public static IEnumerable<ChangesCommitted> Of(IEnumerable<ChangeRecorded> events, DateTimeOffset committedAt) =>
         events.GroupBy(e => (e.UserId, e.AppId)).Select(written => new ChangesCommitted(written.Key.UserId, written.Key.AppId,
-            written.SelectMany(e => e.MovedFrom is { } left ? [RecordKey.Scope(e), left] : new[] { RecordKey.Scope(e) }).Distinct().ToList(),
+            written.SelectMany(RecordKey.ScopesOf).Distinct().ToList(),
             written.Select(e => e.Table).Distinct().ToList(), committedAt));
 }

@@ -169,7 +169,7 @@ public sealed class ScopeMove(IDocumentStore store, ShardDatabases databases, Ch
                     read++;
                     after = reader.GetInt64(0);
                     var change = store.Options.Serializer().FromJson<ChangeRecorded>(reader, 2);
-                    if (RecordKey.Scope(change) == scope || change.MovedFrom == scope) rows.Add(new Row(after, reader.GetString(1), change));
+                    if (RecordKey.ScopesOf(change).Contains(scope)) rows.Add(new Row(after, reader.GetString(1), change));
                 }
             }
             if (rows.Count > 0 || read < PageSize) return rows;

@@ -112,8 +112,8 @@ public static class ChangeWriter
             {
                 // A record moved into a scope of another shard lives there now: its events are stored there (the move here too,
                 // since it changed the view it left here); its view here would be read by nobody.
-                leaving.AddRange(decision.Events.Where(e => movesTo.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && movesTo.Contains(left)));
-                here = decision.Events.Where(e => !movesTo.Contains(RecordKey.Scope(e)) || e.MovedFrom is { } left && !movesTo.Contains(left)).ToList();
+                leaving.AddRange(decision.Events.Where(e => RecordKey.ScopesOf(e).Any(movesTo.Contains)));
+                here = decision.Events.Where(e => RecordKey.ScopesOf(e).Any(scope => !movesTo.Contains(scope))).ToList();
                 foreach (var view in merged.Values.Where(view => movesTo.Contains(view.Scope)).ToList()) merged.Remove(view.Id);
             }
             if (here.Count > 0) await AppendAsync(scope, here, merged, request, cancellation);

@@ -36,7 +36,7 @@ public static class ShardRouting
             {
                 var change = changes[i];
                 var named = NamedScope(change);
-                var found = ScopesOf(writer, change)
+                var found = CandidateScopes(writer, change)
                     .Select(scope => views.GetValueOrDefault(RecordKey.For(scope, change.AppId, change.Table, change.RecordId)))
                     .OfType<RecordView>().Where(view => view.MovedTo is null).ToList();
                 var home = found.FirstOrDefault(view => view.Scope == named) ?? found.MaxBy(view => view.Position);
@@ -60,13 +60,13 @@ public static class ShardRouting
     private static readonly IReadOnlySet<string> Empty = new HashSet<string>();
 
     /// <summary>The scopes a change's record may live in: the writer's, and the one the change names.</summary>
-    private static IEnumerable<string> ScopesOf(Caller writer, IncomingChange change) => writer.Scopes.Append(NamedScope(change)).Distinct();
+    private static IEnumerable<string> CandidateScopes(Caller writer, IncomingChange change) => writer.Scopes.Append(NamedScope(change)).Distinct();
 
     /// <summary>The views the changes' records have among the writer's scopes, read from each shard holding some of them.</summary>
     private static async Task<Dictionary<string, RecordView>> CurrentViewsAsync(CallerSessions sessions, Caller writer, IReadOnlyList<IncomingChange> changes,
         IReadOnlyDictionary<string, string> homes, CancellationToken cancellation)
     {
-        var keys = changes.SelectMany(change => ScopesOf(writer, change)
+        var keys = changes.SelectMany(change => CandidateScopes(writer, change)
                 .Select(scope => (Shard: homes[scope], Key: RecordKey.For(scope, change.AppId, change.Table, change.RecordId))))
             .Distinct();
         var views = new Dictionary<string, RecordView>();

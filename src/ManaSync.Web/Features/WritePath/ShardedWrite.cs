@@ -104,11 +104,10 @@ public static class ShardedWrite
     public static async Task StoreArrivalsAsync(CallerSessions sessions, Caller writer, IReadOnlyList<ChangeRecorded> arrivals,
         Func<string, WriteRequest> requestOn, CancellationToken cancellation)
     {
-        static IEnumerable<string> ScopesOf(ChangeRecorded e) => e.MovedFrom is { } left ? [RecordKey.Scope(e), left] : [RecordKey.Scope(e)];
-        var homes = await sessions.HomesAsync(writer, arrivals.SelectMany(ScopesOf), cancellation);
-        foreach (var shard in arrivals.SelectMany(ScopesOf).Select(scope => homes[scope]).Distinct())
+        var homes = await sessions.HomesAsync(writer, arrivals.SelectMany(RecordKey.ScopesOf), cancellation);
+        foreach (var shard in arrivals.SelectMany(RecordKey.ScopesOf).Select(scope => homes[scope]).Distinct())
         {
-            var here = arrivals.Where(e => ScopesOf(e).Any(scope => homes[scope] == shard)).ToList();
+            var here = arrivals.Where(e => RecordKey.ScopesOf(e).Any(scope => homes[scope] == shard)).ToList();
             await ChangeWriter.StoreAsync(requestOn(shard) with
             {
                 Arriving = here.Select(ArrivalSlot.Of).Distinct().ToList(),
@@ -262,7 +261,7 @@ public static class ShardedWrite
         private List<ChangeRecorded> ArrivalsIn(string shard) =>
             Enumerable.Range(0, parts.Count).Where(j => parts[j].Shard != shard)
                 .SelectMany(j => _leaving[j])
-                .Where(e => ShardOf(RecordKey.Scope(e)) == shard || e.MovedFrom is { } left && ShardOf(left) == shard)
+                .Where(e => RecordKey.ScopesOf(e).Any(scope => ShardOf(scope) == shard))
                 .ToList();
 
         private string ShardOf(string scope) => shardOf.TryGetValue(scope, out var shard)
