@@ -7,6 +7,8 @@ using ManaSync.Projections.Records;
 using ManaSync.Testing;
 using ManaSync.Tests.Support;
 using ManaSync.Web.Features.Rebuild;
+using ManaSync.Web.Features.WritePath;
+using ManaSync.Web.Infrastructure;
 using Marten;
 using Microsoft.Extensions.DependencyInjection;
 using Npgsql;
@@ -190,6 +192,44 @@ public sealed class OnlineRebuildTests(RebuildFixture app) : IAsyncLifetime
         Assert.Equal(HttpStatusCode.Conflict, second.Status);
         Assert.Equal("switched", end.State);
         Assert.Equal("switched", (await AdminAsync(HttpMethod.Get)).Json["state"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task A_writer_that_read_the_live_view_when_the_switch_began_stores_its_events_and_the_switch_follows()
+    {
+        await PushHistoryAsync(UniqueIds.New("frank"), 100);
+        // A push's first steps, as the write path takes them: its locks, then the views it merges into.
+        await using var writer = new NpgsqlConnection(app.ConnectionString);
+        await writer.OpenAsync();
+        await using var transaction = await writer.BeginTransactionAsync();
+        await using (var steps = new NpgsqlBatch(writer, transaction)
+                     {
+                         BatchCommands =
+                         {
+                             WriteLocks.Command([WriteLocks.StreamLockKey(WriteLocks.Stream("todo", "frank"))]),
+                             new NpgsqlBatchCommand($"select count(*) from {MartenSetup.Schema}.{RecordViewUpsert.Table}"),
+                         },
+                     })
+            await steps.ExecuteNonQueryAsync();
+
+        var rebuild = Task.Run(() => app.Rebuilder.RunAsync(false, null, CancellationToken.None));
+        await WaitUntilAsync(async () => await RebuildWaitsForALockAsync() || rebuild.IsCompleted);
+        // Its append (the log's lock an insert takes), while the switch waits: it has to go through, not deadlock.
+        await using (var append = new NpgsqlCommand($"lock table {MartenSetup.Schema}.mt_events in row exclusive mode", writer, transaction))
+            await append.ExecuteNonQueryAsync();
+        await transaction.CommitAsync();
+        var end = await rebuild;
+
+        Assert.Equal("switched", end.State);
+    }
+
+    private async Task<bool> RebuildWaitsForALockAsync()
+    {
+        await using var connection = new NpgsqlConnection(app.ConnectionString);
+        await connection.OpenAsync();
+        await using var waiting = new NpgsqlCommand(
+            $"select exists (select from pg_stat_activity where application_name = '{ViewBuild.ApplicationName}' and wait_event_type = 'Lock')", connection);
+        return (bool)(await waiting.ExecuteScalarAsync())!;
     }
 
     /// <summary>The live view, record by record, is what replaying every event in log order through the merge gives.</summary>

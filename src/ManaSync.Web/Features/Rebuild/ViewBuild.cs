@@ -5,6 +5,7 @@ using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using Marten;
@@ -104,14 +105,14 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         IReadOnlyCollection<string> touched;
         _merging.Start();
         await using (var connection = await database.OpenConnectionAsync(cancellation))
-            touched = await MergeRowsAsync(connection, null, read.Events, cancellation);
+            touched = await MergeRowsAsync(connection, null, read.Events, read.Keys, cancellation);
         _merging.Stop();
         var page = new Page(read.Events.Count, touched, next);
         return _dirty.Count >= viewsPerFlush || _dirty.Count > 0 && _sinceFlush.Elapsed >= FlushEvery ? page with { Progress = await FlushAsync(page.Progress, cancellation) } : page;
     }
 
     /// <summary>A page of the log as read (in the newest schema's shape), and where the build stands once it is merged.</summary>
-    private sealed record PageRead(IReadOnlyList<ChangeRecorded> Events, long Cursor, IReadOnlyList<PendingWriter> Pending)
+    private sealed record PageRead(IReadOnlyList<ChangeRecorded> Events, IReadOnlyList<IReadOnlyList<string>> Keys, long Cursor, IReadOnlyList<PendingWriter> Pending)
     {
         public RebuildProgress Advance(RebuildProgress before) => before with
         {
@@ -205,21 +206,22 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         // The writers running now may hold rows below the new cursor; those already noted keep their floor.
         var floors = pending.ToDictionary(p => p.Xid, p => p.Floor);
         var stillRunning = running.Select(xid => new PendingWriter(xid, floors.GetValueOrDefault(xid, progress.Cursor))).ToList();
-        return new PageRead(events, cursor, stillRunning);
+        return new PageRead(events, events.Select(RecordKey.Of).ToList(), cursor, stillRunning);
     }
 
     /// <summary>Merges events (in the newest schema's shape), in order, into the views they touch (read into memory first when not there).</summary>
+    /// <param name="keys">Each event's <see cref="RecordKey.Of"/> (worked out as the page is read, beside the merge of the one before).</param>
     private async Task<IReadOnlyCollection<string>> MergeRowsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction,
-        IReadOnlyList<ChangeRecorded> changes, CancellationToken cancellation)
+        IReadOnlyList<ChangeRecorded> changes, IReadOnlyList<IReadOnlyList<string>> keys, CancellationToken cancellation)
     {
         if (changes.Count == 0) return [];
-        var keys = changes.SelectMany(RecordKey.Of).Distinct().ToArray();
-        var missing = keys.Where(key => !_cache.ContainsKey(key)).ToArray();
+        var touched = new HashSet<string>(keys.SelectMany(of => of));
+        var missing = touched.Where(key => !_cache.ContainsKey(key)).ToArray();
         if (missing.Length > 0)
             foreach (var view in await ReadViewsAsync(connection, transaction, Table, missing, cancellation)) _cache[view.Id] = view;
-        foreach (var change in changes) RecordViews.Apply(_cache, change);
+        for (var i = 0; i < changes.Count; i++) RecordViews.Apply(_cache, changes[i], keys[i]);
         // A view the merge created is in the cache now; one it did not (a move's source absent here) is not touched.
-        var touched = keys.Where(_cache.ContainsKey).ToList();
+        touched.RemoveWhere(key => !_cache.ContainsKey(key));
         _dirty.UnionWith(touched);
         return touched;
     }
@@ -347,19 +349,22 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             reissuedAt = (long)(await take.ExecuteScalarAsync(cancellation))!;
         await ReissueAsync(connection, transaction, reissuedAt, cancellation);
 
-        // No event is appended from here until the switch commits; pushes that appended some have ended.
-        await LockPatientlyAsync(connection, transaction, $"{Schema}.mt_events", "exclusive", cancellation);
+        // No event or view is written from here until the switch commits: writers under way end first, the others wait
+        // at their first lock, holding nothing this needs (a writer that has read the live view and waits to append
+        // would deadlock with the rename). The log's own lock keeps out any writer outside the write path.
+        await LockPatientlyAsync(connection, transaction, $"select pg_advisory_xact_lock({WriteLocks.ViewWritersSql})", cancellation);
+        await LockPatientlyAsync(connection, transaction, $"lock table {Schema}.mt_events in exclusive mode", cancellation);
         var last = new HashSet<string>(touched);
         _readAhead = null;
         while (await ReadPageAsync(connection, transaction, progress, cancellation) is { Events.Count: > 0 } read)
         {
-            last.UnionWith(await MergeRowsAsync(connection, transaction, read.Events, cancellation));
+            last.UnionWith(await MergeRowsAsync(connection, transaction, read.Events, read.Keys, cancellation));
             progress = read.Advance(progress);
         }
         progress = await FlushAsync(connection, transaction, progress, cancellation);
         var reissued = await CompareAsync(connection, transaction, last, cancellation);
         await ReissueAsync(connection, transaction, reissuedAt, cancellation);
-        await LockPatientlyAsync(connection, transaction, $"{Schema}.{Live}, {Schema}.{Table}", "access exclusive", cancellation);
+        await LockPatientlyAsync(connection, transaction, $"lock table {Schema}.{Live}, {Schema}.{Table} in access exclusive mode", cancellation);
         await ReplaceLiveAsync(connection, transaction, cancellation);
         await (progress with { Phase = RebuildPhase.Switched, ChangedRecords = reissued }).SaveAsync(connection, transaction, cancellation);
         await transaction.CommitAsync(cancellation);
@@ -390,12 +395,12 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     private static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Takes a lock on tables. While requests are working it asks a moment at a time: requests asking after a lock is
+    /// Takes a lock. While requests are working it asks a moment at a time: requests asking after a lock is
     /// asked for queue behind it, and what may hold the tables meanwhile (autovacuum, which PostgreSQL cancels only after a
     /// second of waiting) would hold them all back. Otherwise, or after a few seconds, it waits in full.
     /// </summary>
-    private async Task LockPatientlyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string tables, string mode,
-        CancellationToken cancellation)
+    /// <param name="lockSql">The statement that takes the lock (a table lock, or an advisory lock).</param>
+    private async Task LockPatientlyAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string lockSql, CancellationToken cancellation)
     {
         using var timing = new Timing(_locking);
         for (var attempt = 0; attempt < 20 && await OthersWorkingAsync(connection, transaction, cancellation); attempt++)
@@ -403,7 +408,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             await transaction.SaveAsync("patient_lock", cancellation);
             try
             {
-                await using var take = new NpgsqlCommand($"set local lock_timeout = '100ms'; lock table {tables} in {mode} mode; set local lock_timeout = 0",
+                await using var take = new NpgsqlCommand($"set local lock_timeout = '100ms'; {lockSql}; set local lock_timeout = 0",
                     connection, transaction);
                 await take.ExecuteNonQueryAsync(cancellation);
                 await transaction.ReleaseAsync("patient_lock", cancellation);
@@ -415,7 +420,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
                 await Task.Delay(TimeSpan.FromMilliseconds(200), cancellation);
             }
         }
-        await using var wait = new NpgsqlCommand($"lock table {tables} in {mode} mode", connection, transaction);
+        await using var wait = new NpgsqlCommand(lockSql, connection, transaction);
         await wait.ExecuteNonQueryAsync(cancellation);
     }
 

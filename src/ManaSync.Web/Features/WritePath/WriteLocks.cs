@@ -14,6 +14,11 @@ namespace ManaSync.Web.Features.WritePath;
 /// a lock per record ran PostgreSQL's lock table out under a few large concurrent pushes. One
 /// statement takes all locks in hash order, so two pushes cannot deadlock.
 /// </summary>
+/// <remarks>
+/// Before them it takes <see cref="ViewWritersSql"/> shared: every writer of events and views holds it from its first
+/// lock to its end, before it has read or written a table, so a rebuild's switch (which takes it alone) waits for the
+/// writers under way and holds back the others where they hold nothing it needs (docs/architecture.md "Rebuilding while serving").
+/// </remarks>
 public static class WriteLocks
 {
     public static string Stream(string appId, string userId) => appId + ":" + userId;
@@ -36,8 +41,13 @@ public static class WriteLocks
             ? RecordKey.UserScope(lockKey[(lockKey.IndexOf(':', "stream:".Length) + 1)..])
             : JsonSerializer.Deserialize<string[]>(lockKey["space:".Length..])![1];
 
+    /// <summary>The lock every writer of events and views takes shared first (an advisory lock key).</summary>
+    public const string ViewWritersSql = "hashtextextended('manasync.view_writers', 0)";
+
+    /// <summary>Takes the writers' lock shared (a one-time filter: before any other), then the given locks in hash order.</summary>
     public static NpgsqlBatchCommand Command(IEnumerable<string> lockKeys) =>
         SessionBatch.Command(
-            "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest($1::text[]) as k order by h) as locks",
+            "select count(pg_advisory_xact_lock(h)) from (select distinct hashtextextended(k, 0) as h from unnest($1::text[]) as k order by h) as locks " +
+            $"where (select count(pg_advisory_xact_lock_shared({ViewWritersSql}))) = 1",
             lockKeys.ToArray());
 }
