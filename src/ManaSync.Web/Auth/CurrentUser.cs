@@ -5,6 +5,8 @@ namespace ManaSync.Web.Auth;
 public static class CurrentUser
 {
     public const string SubjectClaim = "sub";
+    public const string ScopeClaim = "scope";
+    public const string AuditScope = "audit";
 
     public static bool HasSubject(ClaimsPrincipal principal) =>
         !string.IsNullOrEmpty(principal.FindFirst(SubjectClaim)?.Value);
@@ -18,4 +20,8 @@ public static class CurrentUser
         principal.FindFirst(SubjectClaim)?.Value is { Length: > 0 } id
             ? id
             : throw new InvalidOperationException("The request is not authenticated.");
+
+    /// <summary>An auditor's token: its space-separated scope claim (or one of several) holds "audit" (PROTOCOL §12).</summary>
+    public static bool IsAuditor(this ClaimsPrincipal principal) =>
+        principal.FindAll(ScopeClaim).Any(claim => claim.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(AuditScope));
 }

@@ -27,13 +27,18 @@ public static class Ed25519Tokens
         return signingInput + "." + Base64UrlEncoder.Encode(provider.Sign(Encoding.ASCII.GetBytes(signingInput)));
     }
 
-    public static string Issue(Ed25519SecurityKey key, string subject, TimeSpan lifetime, DateTimeOffset now) =>
-        Sign(key, new Dictionary<string, object?>
+    /// <param name="scope">The space-separated scope claim ("audit" makes an auditor's token); none when null.</param>
+    public static string Issue(Ed25519SecurityKey key, string subject, TimeSpan lifetime, DateTimeOffset now, string? scope = null)
+    {
+        var claims = new Dictionary<string, object?>
         {
             ["sub"] = subject,
             ["iat"] = now.ToUnixTimeSeconds(),
             ["exp"] = now.Add(lifetime).ToUnixTimeSeconds(),
-        });
+        };
+        if (scope is not null) claims[CurrentUser.ScopeClaim] = scope;
+        return Sign(key, claims);
+    }
 
     private static string Encode(object value) => Base64UrlEncoder.Encode(JsonSerializer.SerializeToUtf8Bytes(value));
 }

@@ -51,7 +51,7 @@ public sealed class ReplayCommand : JasperFxAsyncCommand<ReplayInput>
         var sessions = host.Services.GetRequiredService<CallerSessions>();
         await using var output = input.OutFlag is null ? Console.OpenStandardOutput() : File.Create(input.OutFlag);
         long count = 0;
-        await foreach (var change in UserEvents.ReadAsync(sessions, input.UserFlag, input.AppFlag, until, CancellationToken.None))
+        await foreach (var change in UserEvents.ReadAsync(sessions, new Caller(input.UserFlag, []), new EventFilter(input.AppFlag, Until: until), CancellationToken.None))
         {
             await output.WriteAsync(JsonSerializer.SerializeToUtf8Bytes(BackupLine.From(change), WireJson.Options));
             await output.WriteAsync("\n"u8.ToArray());

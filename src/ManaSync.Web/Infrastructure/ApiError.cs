@@ -19,6 +19,9 @@ public sealed record ApiError(
     public static IResult Unauthorized(string message) =>
         new ApiError("unauthorized", message).ToResult(StatusCodes.Status401Unauthorized);
 
+    public static IResult Forbidden(string message) =>
+        new ApiError("forbidden", message).ToResult(StatusCodes.Status403Forbidden);
+
     public static IResult PayloadTooLarge(string message) =>
         new ApiError("payload_too_large", message).ToResult(StatusCodes.Status413PayloadTooLarge);
 

@@ -3,6 +3,8 @@ using JasperFx.CodeGeneration;
 using ManaSync.Events.Upcasting;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Configuration;
+using ManaSync.Web.Features.Audit;
+using ManaSync.Web.Features.AuditConsole;
 using ManaSync.Web.Features.Rebuild;
 using ManaSync.Web.Features.Dev;
 using ManaSync.Web.Features.Live;
@@ -67,6 +69,7 @@ public static class HostSetup
         services.AddHostedService<ShardSetup>();
         services.AddSingleton<ShardMap>();
         services.AddSingleton<ViewRebuilder>();
+        services.AddSingleton<AuditorRegistry>();
         services.AddSingleton(provider => new CallerSessions(provider.GetRequiredService<IDocumentStore>(),
             databases.Shards.All.ToDictionary(shard => shard.Name, shard => DataSources.Create(ForRequests(shard.ConnectionString))),
             provider.GetRequiredService<ShardMap>()));
@@ -154,6 +157,7 @@ public static class HostSetup
             options.AddRequestPreamble();
         });
         if (settings.IssuesDevTokens) app.MapDevTokenEndpoints();
+        app.MapAuditConsole(settings);
         // The HTTP API described for developers, at /openapi/v1.json (Development only).
         if (app.Environment.IsDevelopment()) app.MapOpenApi().AllowAnonymous();
         app.MapMetrics().AllowAnonymous();

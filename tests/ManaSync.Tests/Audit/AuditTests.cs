@@ -75,4 +75,58 @@ public sealed class AuditTests(AppFixture app) : SyncTest(app)
             .AssertStatus(HttpStatusCode.NotFound);
         (await App.ClientFor("alice").SendRawAsync(HttpMethod.Get, "/audit/todo/tasks/t1?asOf=yesterday")).AssertStatus(HttpStatusCode.BadRequest);
     }
+
+    [Fact]
+    public async Task A_users_events_come_a_page_at_a_time_filtered_by_table_actor_and_time_and_export_as_json_lines()
+    {
+        var alice = App.ClientFor("alice", "laptop");
+        var ai = Update("tasks", "t1", "title", "by ai", "2026-01-01T11:00:00.000Z");
+        ai["actor"] = new { kind = "ai", missionId = "m-1" };
+        (await alice.PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "a" }), Insert("tasks", "t2", new { title = "b" }),
+            Insert("notes", "n1", new { text = "c" }), ai))).AssertStatus(HttpStatusCode.OK);
+        var afterFirst = DateTimeOffset.UtcNow;
+        await Task.Delay(50);
+        (await alice.PushAsync("todo", Batch(Insert("tasks", "t3", new { title = "d" })))).AssertStatus(HttpStatusCode.OK);
+
+        var ids = new List<string>();
+        string? cursor = null;
+        var pages = 0;
+        do
+        {
+            var page = (await alice.SendRawAsync(HttpMethod.Get, $"/audit/users/alice/events?limit=2{(cursor is null ? "" : "&cursor=" + cursor)}"))
+                .AssertStatus(HttpStatusCode.OK);
+            ids.AddRange(page.Json["events"]!.AsArray().Select(e => e!["id"]!.GetValue<string>()));
+            cursor = page.Json["nextCursor"]?.GetValue<string>();
+            pages++;
+        } while (cursor is not null && pages < 10);
+        var tasks = await alice.SendRawAsync(HttpMethod.Get, "/audit/users/alice/events?table=tasks&actor=user");
+        var byAi = await alice.SendRawAsync(HttpMethod.Get, "/audit/users/alice/events?actor=ai");
+        var later = await alice.SendRawAsync(HttpMethod.Get, $"/audit/users/alice/events?from={Uri.EscapeDataString(afterFirst.ToString("O"))}");
+        var lines = await alice.SendRawAsync(HttpMethod.Get, "/audit/users/alice/events?format=jsonl&app=todo&table=notes");
+        var badCursor = await alice.SendRawAsync(HttpMethod.Get, "/audit/users/alice/events?cursor=not-one");
+
+        Assert.Equal(["t1", "t2", "n1", "t1", "t3"], ids);
+        Assert.Equal(3, pages);
+        Assert.Equal(["t1", "t2", "t3"], tasks.AssertStatus(HttpStatusCode.OK).Json["events"]!.AsArray().Select(e => e!["id"]!.GetValue<string>()));
+        Assert.Equal("m-1", Assert.Single(byAi.Json["events"]!.AsArray())!["actor"]!["missionId"]!.GetValue<string>());
+        Assert.Equal("t3", Assert.Single(later.Json["events"]!.AsArray())!["id"]!.GetValue<string>());
+        Assert.Equal("n1", System.Text.Json.Nodes.JsonNode.Parse(Assert.Single(lines.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries)))!["id"]!.GetValue<string>());
+        badCursor.AssertStatus(HttpStatusCode.BadRequest);
+    }
+
+    [Fact]
+    public async Task A_table_as_of_a_time_holds_its_records_as_they_were_then()
+    {
+        var (afterInsert, _) = await SeedAsync();
+        (await App.ClientFor("alice").PushAsync("todo", Batch(Insert("tasks", "t2", new { title = "later" })))).AssertStatus(HttpStatusCode.OK);
+        var alice = App.ClientFor("alice");
+
+        var then = (await alice.SendRawAsync(HttpMethod.Get, $"/audit/users/alice/records?app=todo&table=tasks&asOf={Uri.EscapeDataString(afterInsert.ToString("O"))}"))
+            .AssertStatus(HttpStatusCode.OK).Json["records"]!.AsArray();
+        var now = (await alice.SendRawAsync(HttpMethod.Get, "/audit/users/alice/records?app=todo&table=tasks")).AssertStatus(HttpStatusCode.OK).Json["records"]!.AsArray();
+
+        var record = Assert.Single(then)!;
+        Assert.Equal(("t1", false, "draft"), (record["id"]!.GetValue<string>(), record["deleted"]!.GetValue<bool>(), record["fields"]!["title"]!["value"]!.GetValue<string>()));
+        Assert.Equal(["t1:true", "t2:false"], now.Select(r => $"{r!["id"]}:{r["deleted"]}"));
+    }
 }

@@ -2,10 +2,12 @@ using Alba;
 using ManaSync.Events;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Features.Dev;
+using ManaSync.Web.Infrastructure;
 using Marten;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Npgsql;
 using ManaSync.Testing;
 using ManaSync.Tests.Tenancy;
 using Xunit;
@@ -56,20 +58,25 @@ public class AppFixture : IAsyncLifetime
     public IDocumentStore Store => Host.Services.GetRequiredService<IDocumentStore>();
 
     /// <summary>A real EdDSA token from the development issuer.</summary>
-    public string TokenFor(string userId) =>
-        Ed25519Tokens.Issue(Host.Services.GetRequiredService<DevIssuer>().Key, userId, TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
+    public string TokenFor(string userId, string? scope = null) =>
+        Ed25519Tokens.Issue(Host.Services.GetRequiredService<DevIssuer>().Key, userId, TimeSpan.FromHours(1), DateTimeOffset.UtcNow, scope);
 
     public SyncClient ClientFor(string userId, string? clientId = null) => new(Client, TokenFor(userId), clientId);
+
+    /// <summary>A client whose token carries the audit scope (PROTOCOL §12).</summary>
+    public SyncClient AuditorFor(string userId, string? clientId = null) =>
+        new(Client, TokenFor(userId, "openid " + CurrentUser.AuditScope), clientId);
 
     /// <summary>A device running the deployed web client's sync engine for one app.</summary>
     public DeployedClient DeviceFor(string userId, string clientId, string appId, IReadOnlyList<string> tables, Func<DateTimeOffset>? clock = null) =>
         new(Client, TokenFor(userId), userId, appId, clientId, tables, clock ?? (() => DateTimeOffset.UtcNow));
 
     /// <summary>POST /backup/import of an archive as the user.</summary>
-    public async Task<Reply> ImportAsync(string userId, byte[] archive)
+    /// <param name="token">The bearer token; the user's own when null.</param>
+    public async Task<Reply> ImportAsync(string userId, byte[] archive, string? token = null)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, "/backup/import") { Content = new ByteArrayContent(archive) };
-        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", TokenFor(userId));
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token ?? TokenFor(userId));
         using var response = await Client.SendAsync(request);
         return new Reply(response.StatusCode, await response.Content.ReadAsStringAsync());
     }
@@ -78,6 +85,10 @@ public class AppFixture : IAsyncLifetime
     {
         await Store.Advanced.Clean.DeleteAllEventDataAsync();
         await Store.Advanced.Clean.DeleteAllDocumentsAsync();
+        await using var connection = new NpgsqlConnection(ConnectionString);
+        await connection.OpenAsync();
+        await using var auditors = new NpgsqlCommand($"truncate {MartenSetup.Schema}.auditors, {MartenSetup.Schema}.audit_access", connection);
+        await auditors.ExecuteNonQueryAsync();
     }
 
     public async Task<IReadOnlyList<ChangeRecorded>> StoredEventsAsync()

@@ -18,12 +18,28 @@ public static class RecordEvents
 {
     public const string Index = "ix_mt_events_by_record";
 
+    public static Task<IReadOnlyList<ChangeRecorded>> ReadAsync(CallerSessions sessions, Caller caller, string appId,
+        string table, string recordId, ChangeUpcasting upcasting, CancellationToken cancellation) =>
+        ReadAsync(sessions, caller, appId, table, [recordId], until: null, upcasting, cancellation);
+
+    /// <summary>The events of several records of a table, those received until a time (all when null), in log order.</summary>
     public static async Task<IReadOnlyList<ChangeRecorded>> ReadAsync(CallerSessions sessions, Caller caller, string appId,
-        string table, string recordId, ChangeUpcasting upcasting, CancellationToken cancellation)
+        string table, string[] recordIds, DateTimeOffset? until, ChangeUpcasting upcasting, CancellationToken cancellation)
     {
         var shards = await sessions.ShardsOfAsync(caller, cancellation);
         var events = new List<ChangeRecorded>();
-        foreach (var shard in shards) events.AddRange(await ReadShardAsync(sessions, shard, caller, appId, table, recordId, cancellation));
+        foreach (var shard in shards)
+        {
+            await using var scope = await sessions.ReadAsync(caller, cancellation, shard);
+            await using var reader = await scope.ExecuteAsync([SessionBatch.CommandWith(
+                $"""
+                select data from {MartenSetup.Schema}.mt_events
+                where data ->> 'appId' = $1 and data ->> 'table' = $2 and data ->> 'recordId' = any($3)
+                  and ($4::timestamptz is null or (data ->> 'receivedAt')::timestamptz <= $4)
+                order by seq_id
+                """, appId, table, recordIds, SessionBatch.Time(until))], cancellation);
+            events.AddRange(await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Serializer, cancellation));
+        }
         // With shards: a record's events may lie in two (it moved between them, and an event that moved it may be in both).
         if (shards.Count > 1)
             events = events.DistinctBy(e => e.EventId).OrderBy(e => e.CommitTx).ThenBy(e => e.CommitIndex).ToList();
@@ -31,22 +47,6 @@ public static class RecordEvents
         return events.Where(e => RecordKey.ScopesOf(e).Any(scopes.Contains))
             .Select(upcasting.ToCurrent)
             .ToList();
-    }
-
-    private static async Task<List<ChangeRecorded>> ReadShardAsync(CallerSessions sessions, string shard, Caller caller, string appId,
-        string table, string recordId, CancellationToken cancellation)
-    {
-        await using var scope = await sessions.ReadAsync(caller, cancellation, shard);
-        await using var reader = await scope.ExecuteAsync([new NpgsqlBatchCommand(
-            $"""
-            select data from {MartenSetup.Schema}.mt_events
-            where data ->> 'appId' = $1 and data ->> 'table' = $2 and data ->> 'recordId' = $3
-            order by seq_id
-            """)
-        {
-            Parameters = { new NpgsqlParameter { Value = appId }, new NpgsqlParameter { Value = table }, new NpgsqlParameter { Value = recordId } },
-        }], cancellation);
-        return await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Serializer, cancellation);
     }
 
     /// <summary>Each field's live value, as clients would see it.</summary>

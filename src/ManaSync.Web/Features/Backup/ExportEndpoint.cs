@@ -19,7 +19,7 @@ public static class ExportEndpoint
         http.Response.ContentType = "application/zip";
         http.Response.Headers.ContentDisposition = $"attachment; filename=\"{BackupArchive.FileName(userId, createdAt)}\"";
         await BackupArchive.WriteAsync(http.Response.Body, userId, createdAt,
-            UserEvents.ReadAsync(sessions, userId, appId: null, until: null, http.RequestAborted),
+            UserEvents.ReadAsync(sessions, new Caller(userId, []), EventFilter.All, http.RequestAborted),
             upcasting.CurrentVersion, http.RequestAborted);
     }
 }

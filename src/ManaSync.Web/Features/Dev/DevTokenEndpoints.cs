@@ -13,7 +13,7 @@ public sealed class DevIssuer
 }
 
 /// <summary>
-/// Development only (no JWKS_URL): POST /dev/token {"sub"} issues a token, GET /dev/jwks serves the key.
+/// Development only (no JWKS_URL): POST /dev/token {"sub", "scope"?} issues a token, GET /dev/jwks serves the key.
 /// Mapped as minimal-API routes, unlike the Wolverine endpoints, because in any other environment
 /// they must not exist at all.
 /// </summary>
@@ -27,19 +27,22 @@ public static class DevTokenEndpoints
         app.MapGet("/dev/jwks", () => Results.Json(new { keys = new[] { issuer.Key.ToJwk() } })).AllowAnonymous();
         app.MapPost("/dev/token", async (HttpRequest request, TimeProvider time) =>
         {
-            string? subject = null;
+            string? subject = null, scope = null;
             try
             {
                 using var body = await JsonDocument.ParseAsync(request.Body);
-                if (body.RootElement.ValueKind == JsonValueKind.Object &&
-                    body.RootElement.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String)
-                    subject = sub.GetString();
+                if (body.RootElement.ValueKind == JsonValueKind.Object)
+                {
+                    if (body.RootElement.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String) subject = sub.GetString();
+                    if (body.RootElement.TryGetProperty(CurrentUser.ScopeClaim, out var scopes) && scopes.ValueKind == JsonValueKind.String)
+                        scope = scopes.GetString();
+                }
             }
             catch (JsonException)
             {
             }
-            if (string.IsNullOrEmpty(subject)) return ApiError.BadRequest("Send {\"sub\": \"<user id>\"}.");
-            var token = Ed25519Tokens.Issue(issuer.Key, subject, DevIssuer.TokenLifetime, time.GetUtcNow());
+            if (string.IsNullOrEmpty(subject)) return ApiError.BadRequest("Send {\"sub\": \"<user id>\"} (and \"scope\": \"audit\" for an auditor).");
+            var token = Ed25519Tokens.Issue(issuer.Key, subject, DevIssuer.TokenLifetime, time.GetUtcNow(), scope);
             return Results.Json(new { token }, WireJson.Options);
         }).AllowAnonymous();
     }

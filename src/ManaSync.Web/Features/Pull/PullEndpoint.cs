@@ -1,4 +1,3 @@
-using System.Globalization;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
@@ -22,8 +21,8 @@ public static class PullEndpoint
         var query = http.Request.Query;
         if (query["collection"].ToString() is not { Length: > 0 } table) return ApiError.BadRequest("collection is required.");
         if (!Cursor.TryRead(query["since"].ToString(), out var since)) return ApiError.BadRequest("since is not a cursor this server issued.");
-        if (!TryReadLimit(query["limit"].ToString(), out var limit))
-            return ApiError.BadRequest($"limit must be a whole number from 1 to {ChangeFeed.MaxLimit}.");
+        if (!PageLimit.TryRead(query["limit"].ToString(), ChangeFeed.DefaultLimit, ChangeFeed.MaxLimit, out var limit))
+            return PageLimit.Refusal(ChangeFeed.MaxLimit);
 
         var clientId = http.Request.Headers["X-Client-Id"].ToString();
         var page = await sessions.ReadFeedAsync(caller,
@@ -32,12 +31,5 @@ public static class PullEndpoint
             cancellation);
         return Results.Json(new SyncResponse(page.Changes, [], page.NextToken, page.HasMore ? true : null),
             WireJson.Options);
-    }
-
-    private static bool TryReadLimit(string text, out int limit)
-    {
-        limit = ChangeFeed.DefaultLimit;
-        return text.Length == 0 ||
-               int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out limit) && limit is >= 1 and <= ChangeFeed.MaxLimit;
     }
 }

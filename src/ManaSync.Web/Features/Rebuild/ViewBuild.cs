@@ -178,7 +178,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             BatchCommands =
             {
                 new NpgsqlBatchCommand("select array(select x::text::bigint from pg_snapshot_xip(pg_current_snapshot()) as x)"),
-                BatchCommand($"select seq_id, data from {Schema}.mt_events where seq_id > $1 and seq_id <= $2 and xmin::text::bigint = any($3) order by seq_id",
+                SessionBatch.CommandWith($"select seq_id, data from {Schema}.mt_events where seq_id > $1 and seq_id <= $2 and xmin::text::bigint = any($3) order by seq_id",
                     pending.Count == 0 ? progress.Cursor : pending.Min(p => p.Floor), progress.Cursor,
                     pending.Select(p => p.Xid % (1L << 32)).ToArray()),
                 SessionBatch.Command($"select seq_id, data from {Schema}.mt_events where seq_id > $1 order by seq_id limit {PageSize}", progress.Cursor),
@@ -511,13 +511,6 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     private static NpgsqlCommand Command(string sql, params object[] parameters)
     {
         var command = new NpgsqlCommand(sql);
-        foreach (var parameter in parameters) command.Parameters.Add(new NpgsqlParameter { Value = parameter });
-        return command;
-    }
-
-    private static NpgsqlBatchCommand BatchCommand(string sql, params object[] parameters)
-    {
-        var command = new NpgsqlBatchCommand(sql);
         foreach (var parameter in parameters) command.Parameters.Add(new NpgsqlParameter { Value = parameter });
         return command;
     }

@@ -14,8 +14,14 @@ namespace ManaSync.Web.Infrastructure.Isolation;
 public static class RowSecurity
 {
     public const string AppRole = "manasync_app";
+
+    /// <summary>The role an auditor's reads of another user's data run as: it may select, nothing else, and sees rows
+    /// only while its auditor is registered (<see cref="AuditorRegistry"/>).</summary>
+    public const string AuditorRole = "manasync_auditor";
+
     public const string UserSetting = "manasync.user_id";
     public const string ScopesSetting = "manasync.scopes";
+    public const string AuditorSetting = "manasync.auditor";
 
     private static readonly string Setup = """
         select pg_advisory_xact_lock(hashtextextended('manasync.row_security', 0));
@@ -33,6 +39,16 @@ public static class RowSecurity
           if not pg_has_role(current_user, 'manasync_app', 'member') then
             execute format('grant manasync_app to %I', current_user);
           end if;
+          if not exists (select from pg_roles where rolname = 'manasync_auditor') then
+            begin
+              create role manasync_auditor nologin nosuperuser nobypassrls;
+            exception when duplicate_object or unique_violation then
+              null;
+            end;
+          end if;
+          if not pg_has_role(current_user, 'manasync_auditor', 'member') then
+            execute format('grant manasync_auditor to %I', current_user);
+          end if;
         end $$;
 
         -- The caller, as the server set it for this transaction; '' (unset) means nobody.
@@ -43,6 +59,9 @@ public static class RowSecurity
         -- ~75 µs per upserted view, about a third of a push's work inside PostgreSQL (docs/benchmarks.md).
         create or replace function manasync.caller_scopes() returns text[]
           language sql stable as $$ select coalesce(nullif(current_setting('manasync.scopes', true), '')::text[], '{}') $$;
+        -- The auditor reading another user's data in this transaction, if one is.
+        create or replace function manasync.caller_auditor() returns text
+          language sql stable as $$ select nullif(current_setting('manasync.auditor', true), '') $$;
         -- Stream ids are "{appId}:{userId}"; app ids hold no ':'.
         create or replace function manasync.stream_owner(stream_id text) returns text
           language sql immutable as $$ select substr(stream_id, strpos(stream_id, ':') + 1) $$;
@@ -54,6 +73,26 @@ public static class RowSecurity
         grant select, insert, update on manasync.mt_events, manasync.mt_streams, manasync.mt_doc_recordview to manasync_app;
         grant usage, select on sequence manasync.mt_events_sequence to manasync_app;
         grant execute on all functions in schema manasync to manasync_app;
+
+        -- Auditors: registered by the server's own role when a token with the audit scope first reads another
+        -- user's data; their reads run as manasync_auditor, which may only select, and sees rows only while the
+        -- auditor it reads for is registered here (the restrictive policies below), whatever the request path did.
+        create table if not exists manasync.auditors (user_id text primary key, registered_at timestamptz not null default now());
+        -- Every read of another user's data, written by the server's own role; read by auditors.
+        create table if not exists manasync.audit_access (
+          id bigserial primary key, auditor text not null, user_id text not null, path text not null, at timestamptz not null default now());
+        create index if not exists ix_audit_access_at on manasync.audit_access (at desc, id desc);
+        grant usage on schema manasync to manasync_auditor;
+        revoke all on all tables in schema manasync from manasync_auditor;
+        grant select on manasync.mt_events, manasync.auditors, manasync.audit_access to manasync_auditor;
+        grant execute on all functions in schema manasync to manasync_auditor;
+        alter table manasync.audit_access enable row level security;
+        drop policy if exists registered_auditors on manasync.audit_access;
+        create policy registered_auditors on manasync.audit_access to manasync_auditor
+          using (exists (select from manasync.auditors a where a.user_id = (select manasync.caller_auditor())));
+        drop policy if exists registered_auditor on manasync.mt_events;
+        create policy registered_auditor on manasync.mt_events as restrictive to manasync_auditor
+          using (exists (select from manasync.auditors a where a.user_id = (select manasync.caller_auditor())));
 
         """ + ViewPolicySql("manasync.mt_doc_recordview") + """
 
@@ -97,6 +136,10 @@ public static class RowSecurity
           using (coalesce(scope = any((select manasync.caller_scopes())::text[]), false))
           with check (scope = any(manasync.caller_scopes()));
         grant select, insert, update on {table} to {AppRole};
+        drop policy if exists registered_auditor on {table};
+        create policy registered_auditor on {table} as restrictive to {AuditorRole}
+          using (exists (select from manasync.auditors a where a.user_id = (select manasync.caller_auditor())));
+        grant select on {table} to {AuditorRole};
         """;
 
     public static async Task ApplyAsync(NpgsqlDataSource database, CancellationToken cancellation)
@@ -136,11 +179,21 @@ public static class RowSecurity
     /// </summary>
     /// <param name="positionSql">For a writer, the expression of its position (<see cref="TransactionIdSql"/>, or with shards
     /// a stamp); readers take none, or they would hold back cursors.</param>
-    public static NpgsqlBatchCommand IdentityCommand(Caller caller, string? positionSql) =>
-        new($"select set_config('{UserSetting}', $1, true), set_config('{ScopesSetting}', $2, true), {positionSql ?? "null::bigint"}")
+    /// <remarks>An auditor's reads (<see cref="Caller.Auditor"/>) run as <see cref="AuditorRole"/> for the transaction, with the
+    /// auditor named: PostgreSQL then refuses any write, and shows rows only if that auditor is registered.</remarks>
+    public static NpgsqlBatchCommand IdentityCommand(Caller caller, string? positionSql)
+    {
+        if (caller.Auditor is not null && positionSql is not null)
+            throw new InvalidOperationException("An auditor only reads.");
+        var auditor = caller.Auditor is null ? "" : $"set_config('role', '{AuditorRole}', true), set_config('{AuditorSetting}', $3, true), ";
+        var command = new NpgsqlBatchCommand(
+            $"select {auditor}set_config('{UserSetting}', $1, true), set_config('{ScopesSetting}', $2, true), {positionSql ?? "null::bigint"}")
         {
             Parameters = { new NpgsqlParameter { Value = caller.UserId }, new NpgsqlParameter { Value = ArrayLiteral(caller.Scopes) } },
         };
+        if (caller.Auditor is not null) command.Parameters.Add(new NpgsqlParameter { Value = caller.Auditor });
+        return command;
+    }
 
     /// <summary>The current transaction's id (xid8) as a bigint, taking one if it has none yet.</summary>
     public const string TransactionIdSql = "pg_current_xact_id()::text::bigint";

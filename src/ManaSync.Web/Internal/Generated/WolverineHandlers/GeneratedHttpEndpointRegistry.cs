@@ -9,7 +9,7 @@ namespace Internal.Generated.WolverineHandlers
     {
         public override System.Type[] EndpointTypes()
         {
-            return new System.Type[] { typeof(ManaSync.Web.Features.Audit.AsOfEndpoint), typeof(ManaSync.Web.Features.Audit.HistoryEndpoint), typeof(ManaSync.Web.Features.Backup.ExportEndpoint), typeof(ManaSync.Web.Features.Backup.ImportEndpoint), typeof(ManaSync.Web.Features.Health.HealthEndpoint), typeof(ManaSync.Web.Features.Live.StreamEndpoint), typeof(ManaSync.Web.Features.Live.WebSocketEndpoint), typeof(ManaSync.Web.Features.Pull.PullEndpoint), typeof(ManaSync.Web.Features.Push.PushEndpoint), typeof(ManaSync.Web.Features.Rebuild.RebuildStatusEndpoint), typeof(ManaSync.Web.Features.Rebuild.StartRebuildEndpoint) };
+            return new System.Type[] { typeof(ManaSync.Web.Features.Audit.AccessLogEndpoint), typeof(ManaSync.Web.Features.Audit.AsOfEndpoint), typeof(ManaSync.Web.Features.Audit.HistoryEndpoint), typeof(ManaSync.Web.Features.Audit.TableRecordsEndpoint), typeof(ManaSync.Web.Features.Audit.UserEventsEndpoint), typeof(ManaSync.Web.Features.Audit.UserTablesEndpoint), typeof(ManaSync.Web.Features.Backup.ExportEndpoint), typeof(ManaSync.Web.Features.Backup.ImportEndpoint), typeof(ManaSync.Web.Features.Health.HealthEndpoint), typeof(ManaSync.Web.Features.Live.StreamEndpoint), typeof(ManaSync.Web.Features.Live.WebSocketEndpoint), typeof(ManaSync.Web.Features.Pull.PullEndpoint), typeof(ManaSync.Web.Features.Push.PushEndpoint), typeof(ManaSync.Web.Features.Rebuild.RebuildStatusEndpoint), typeof(ManaSync.Web.Features.Rebuild.StartRebuildEndpoint) };
         }
     }
 
@@ -24,8 +24,12 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Runtime.CompilerServices.ModuleInitializer]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GeneratedHttpEndpointRegistry))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_admin_projections_rebuild))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_audit_access_log))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_audit_appId_table_id))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_audit_appId_table_id_history))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_audit_users_userId_events))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_audit_users_userId_records))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_audit_users_userId_tables))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_backup_export))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_health))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.GET_sync_appId_pull))]
@@ -35,8 +39,12 @@ namespace Internal.Generated.WolverineHandlers
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.POST_admin_projections_rebuild))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.POST_backup_import))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::Internal.Generated.WolverineHandlers.POST_sync_appId))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::ManaSync.Web.Features.Audit.AccessLogEndpoint))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::ManaSync.Web.Features.Audit.AsOfEndpoint))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::ManaSync.Web.Features.Audit.HistoryEndpoint))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::ManaSync.Web.Features.Audit.TableRecordsEndpoint))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::ManaSync.Web.Features.Audit.UserEventsEndpoint))]
+        [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::ManaSync.Web.Features.Audit.UserTablesEndpoint))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::ManaSync.Web.Features.Backup.ExportEndpoint))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::ManaSync.Web.Features.Backup.ImportEndpoint))]
         [global::System.Diagnostics.CodeAnalysis.DynamicDependency(global::System.Diagnostics.CodeAnalysis.DynamicallyAccessedMemberTypes.All, typeof(global::ManaSync.Web.Features.Health.HealthEndpoint))]

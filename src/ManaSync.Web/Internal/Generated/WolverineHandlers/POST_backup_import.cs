@@ -35,6 +35,14 @@ namespace Internal.Generated.WolverineHandlers
         public override async System.Threading.Tasks.Task Handle(Microsoft.AspNetCore.Http.HttpContext httpContext)
         {
             Wolverine.Http.HttpHandler.RequestActivity(httpContext)?.SetTag("handler.type", "ManaSync.Web.Features.Backup.ImportEndpoint").SetTag("http.route", "/backup/import").SetTag("http.request.method", "POST");
+            var result1 = ManaSync.Web.Infrastructure.Preamble.AuditorTokenRefusal.Before(httpContext);
+            // Evaluate whether or not the execution should be stopped based on the IResult value
+            if (result1 != null && !(result1 is Wolverine.Http.WolverineContinue))
+            {
+                await result1.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return;
+            }
+
             var caller = await ManaSync.Web.Infrastructure.Preamble.CallerLoad.LoadAsync(httpContext, _memberships).ConfigureAwait(false);
             
             // The actual HTTP request handler execution

@@ -48,12 +48,20 @@ namespace Internal.Generated.WolverineHandlers
                 return;
             }
 
-            var caller = await ManaSync.Web.Infrastructure.Preamble.CallerLoad.LoadAsync(httpContext, _memberships).ConfigureAwait(false);
-            var result2 = await ManaSync.Web.Infrastructure.Preamble.BillingCheck.BeforeAsync(httpContext, caller, _billingGate).ConfigureAwait(false);
+            var result2 = ManaSync.Web.Infrastructure.Preamble.AuditorTokenRefusal.Before(httpContext);
             // Evaluate whether or not the execution should be stopped based on the IResult value
             if (result2 != null && !(result2 is Wolverine.Http.WolverineContinue))
             {
                 await result2.ExecuteAsync(httpContext).ConfigureAwait(false);
+                return;
+            }
+
+            var caller = await ManaSync.Web.Infrastructure.Preamble.CallerLoad.LoadAsync(httpContext, _memberships).ConfigureAwait(false);
+            var result3 = await ManaSync.Web.Infrastructure.Preamble.BillingCheck.BeforeAsync(httpContext, caller, _billingGate).ConfigureAwait(false);
+            // Evaluate whether or not the execution should be stopped based on the IResult value
+            if (result3 != null && !(result3 is Wolverine.Http.WolverineContinue))
+            {
+                await result3.ExecuteAsync(httpContext).ConfigureAwait(false);
                 return;
             }
 

@@ -1,0 +1,96 @@
+using ManaSync.Events;
+using ManaSync.Events.Upcasting;
+using ManaSync.Projections.Records;
+using ManaSync.Web.Features.Sync;
+using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Infrastructure.Isolation;
+using Marten;
+using Wolverine.Http;
+
+namespace ManaSync.Web.Features.Audit;
+
+/// <summary>
+/// GET /audit/users/{userId}/records?app=&amp;table=&amp;q=&amp;after=&amp;limit=[&amp;asOf=]: a table's records the user sees, by
+/// id, a page at a time; <c>q</c> keeps those whose id or field values contain it (case-insensitive). With <c>asOf</c>, the
+/// table as the server held it then (every event received by that time, merged by the usual rules), and <c>q</c> looks
+/// at ids only. The user themself, or an auditor.
+/// </summary>
+public static class TableRecordsEndpoint
+{
+    public const int DefaultLimit = 50;
+    public const int MaxLimit = 500;
+
+    [WolverineGet("/audit/users/{userId}/records")]
+    public static async Task<IResult> Get(string userId, [NotBody] Caller caller, HttpContext http, CallerSessions sessions, ChangeUpcasting upcasting)
+    {
+        var query = http.Request.Query;
+        if (query["app"].ToString() is not { Length: > 0 } appId || query["table"].ToString() is not { Length: > 0 } table)
+            return ApiError.BadRequest("app and table are required.");
+        if (!PageLimit.TryRead(query["limit"].ToString(), DefaultLimit, MaxLimit, out var limit)) return PageLimit.Refusal(MaxLimit);
+        DateTimeOffset? asOf = null;
+        if (query["asOf"].ToString() is { Length: > 0 } time)
+        {
+            if (!Timestamps.TryParse(time, out var parsed)) return ApiError.BadRequest("asOf must be an RFC 3339 time.");
+            asOf = parsed;
+        }
+        var search = query["q"].ToString() is { Length: > 0 } q ? q : null;
+        var after = query["after"].ToString();
+
+        var views = asOf is null
+            ? await LiveViewsAsync(sessions, caller, appId, table, search, after, limit, http.RequestAborted)
+            : await ViewsAsOfAsync(sessions, caller, appId, table, search, after, limit, asOf.Value, upcasting, http.RequestAborted);
+        var page = views.OrderBy(view => view.RecordId, StringComparer.Ordinal).Take(limit).ToList();
+        return Results.Json(new
+        {
+            userId = caller.UserId, appId, table, asOf = asOf is { } at ? Timestamps.Format(at) : null,
+            records = page.Select(AuditRecord.Of),
+            nextCursor = page.Count == limit ? page[^1].RecordId : null,
+        }, WireJson.Options);
+    }
+
+    /// <summary>The views as they are now, from each shard holding the caller's scopes.</summary>
+    private static async Task<List<RecordView>> LiveViewsAsync(CallerSessions sessions, Caller caller, string appId, string table, string? search,
+        string after, int limit, CancellationToken cancellation)
+    {
+        var views = new List<RecordView>();
+        foreach (var shard in await sessions.ShardsOfAsync(caller, cancellation))
+        {
+            await using var scope = await sessions.ReadAsync(caller, cancellation, shard);
+            await using var reader = await scope.ExecuteAsync([SessionBatch.CommandWith(
+                $"""
+                select data from {MartenSetup.Schema}.{RecordViewUpsert.Table}
+                where scope = any($1) and app_id = $2 and table_name = $3 and data ->> 'movedTo' is null and data ->> 'recordId' > $4
+                  and ($5::text is null or strpos(lower(data ->> 'recordId'), lower($5)) > 0 or strpos(lower((data -> 'fields')::text), lower($5)) > 0)
+                order by data ->> 'recordId' collate "C" limit {limit}
+                """, caller.Scopes.ToArray(), appId, table, after, SessionBatch.Text(search))], cancellation);
+            views.AddRange(await SessionBatch.ReadDocumentsAsync<RecordView>(reader, scope.Serializer, cancellation));
+        }
+        return views;
+    }
+
+    /// <summary>The next records of the table by id among those with an event by then, each merged from its events received by then.</summary>
+    private static async Task<List<RecordView>> ViewsAsOfAsync(CallerSessions sessions, Caller caller, string appId, string table, string? search,
+        string after, int limit, DateTimeOffset asOf, ChangeUpcasting upcasting, CancellationToken cancellation)
+    {
+        var ids = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var shard in await sessions.ShardsOfAsync(caller, cancellation))
+        {
+            await using var scope = await sessions.ReadAsync(caller, cancellation, shard);
+            await using var reader = await scope.ExecuteAsync([SessionBatch.CommandWith(
+                $"""
+                select distinct data ->> 'recordId' collate "C" as id from {MartenSetup.Schema}.mt_events
+                where data ->> 'appId' = $1 and data ->> 'table' = $2 and data ->> 'recordId' > $3
+                  and (data ->> 'receivedAt')::timestamptz <= $4
+                  and ($5::text is null or strpos(lower(data ->> 'recordId'), lower($5)) > 0)
+                order by id limit {limit}
+                """, appId, table, after, SessionBatch.Time(asOf), SessionBatch.Text(search))], cancellation);
+            while (await reader.ReadAsync(cancellation)) ids.Add(reader.GetString(0));
+        }
+        var page = ids.Take(limit).ToArray();
+        var views = new Dictionary<string, RecordView>();
+        foreach (var change in await RecordEvents.ReadAsync(sessions, caller, appId, table, page, asOf, upcasting, cancellation))
+            RecordViews.Apply(views, change);
+        var scopes = caller.Scopes.ToHashSet();
+        return views.Values.Where(view => view.MovedTo is null && scopes.Contains(view.Scope)).ToList();
+    }
+}
