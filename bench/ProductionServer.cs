@@ -50,6 +50,10 @@ public sealed class ProductionServer : IAsyncDisposable
     public SyncClient ClientFor(string userId, string? clientId = null) =>
         Server.ClientWithToken(Ed25519Tokens.Issue(_key, userId, TimeSpan.FromHours(4), DateTimeOffset.UtcNow), clientId);
 
+    /// <summary>A client with an auditor's token (its scope holds "audit").</summary>
+    public SyncClient AuditorFor(string userId) =>
+        Server.ClientWithToken(Ed25519Tokens.Issue(_key, userId, TimeSpan.FromHours(4), DateTimeOffset.UtcNow, CurrentUser.AuditScope), null);
+
     public async ValueTask DisposeAsync()
     {
         await Server.DisposeAsync();

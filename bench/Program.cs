@@ -13,6 +13,7 @@ var scenarios = new Dictionary<string, Func<string[], Task>>
     ["replication"] = ReplicationScenario.RunAsync,
     ["shards"] = ShardsScenario.RunAsync,
     ["rebuild"] = RebuildScenario.RunAsync,
+    ["audit"] = AuditScenario.RunAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

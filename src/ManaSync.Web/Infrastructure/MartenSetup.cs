@@ -47,8 +47,6 @@ public static class MartenSetup
         // Client-supplied eventIds make retries idempotent; the index is the last line of defence.
         options.Events.EnableUniqueIndexOnEventId = true;
         options.Events.AddEventType<ChangeRecorded>();
-        // Created with row security (RowSecurity), for audit reads by record: Marten leaves it alone.
-        options.Events.IgnoreIndex(Features.Audit.RecordEvents.Index);
 
         // The feed reads views by scope, app and table in position order (ChangeFeed), so those members
         // are duplicated into columns under two feed indexes. Not with Duplicate(), which indexes each

@@ -2,6 +2,10 @@ using System.Net;
 using System.Text.Json.Nodes;
 using ManaSync.Testing;
 using ManaSync.Tests.Support;
+using ManaSync.Web.Features.Audit;
+using ManaSync.Web.Infrastructure.Isolation;
+using Microsoft.Extensions.DependencyInjection;
+using Npgsql;
 using Xunit;
 using static ManaSync.Testing.Changes;
 
@@ -129,4 +133,24 @@ public sealed class AuditTests(AppFixture app) : SyncTest(app)
         Assert.Equal(("t1", false, "draft"), (record["id"]!.GetValue<string>(), record["deleted"]!.GetValue<bool>(), record["fields"]!["title"]!["value"]!.GetValue<string>()));
         Assert.Equal(["t1:true", "t2:false"], now.Select(r => $"{r!["id"]}:{r["deleted"]}"));
     }
+
+    [Fact]
+    public async Task A_records_history_is_found_through_its_index_under_row_security_not_by_reading_the_whole_log()
+    {
+        await SeedAsync();
+        await using var session = await App.Host.Services.GetRequiredService<CallerSessions>().SnapshotAsync(new Caller("alice", []), default);
+        await using (await session.ExecuteAsync([new NpgsqlBatchCommand("set local enable_seqscan = off")], default)) { }
+        var read = RecordEvents.ReadCommand("todo", "tasks", ["t1"], until: null);
+        var explain = new NpgsqlBatchCommand("explain " + read.CommandText);
+        foreach (NpgsqlParameter parameter in read.Parameters) explain.Parameters.Add(parameter.Clone());
+
+        var plan = new List<string>();
+        await using (var reader = await session.ExecuteAsync([explain], default))
+            while (await reader.ReadAsync()) plan.Add(reader.GetString(0));
+
+        // With sequential scans priced out, a scan of the log is still planned if row security forbids the index.
+        Assert.DoesNotContain(plan, line => line.Contains("Seq Scan on mt_events"));
+        Assert.Contains(plan, line => line.Contains("record_events_pkey"));
+    }
 }
+

@@ -16,8 +16,6 @@ namespace ManaSync.Web.Features.Audit;
 /// </summary>
 public static class RecordEvents
 {
-    public const string Index = "ix_mt_events_by_record";
-
     public static Task<IReadOnlyList<ChangeRecorded>> ReadAsync(CallerSessions sessions, Caller caller, string appId,
         string table, string recordId, ChangeUpcasting upcasting, CancellationToken cancellation) =>
         ReadAsync(sessions, caller, appId, table, [recordId], until: null, upcasting, cancellation);
@@ -31,23 +29,29 @@ public static class RecordEvents
         foreach (var shard in shards)
         {
             await using var scope = await sessions.ReadAsync(caller, cancellation, shard);
-            await using var reader = await scope.ExecuteAsync([SessionBatch.CommandWith(
-                $"""
-                select data from {MartenSetup.Schema}.mt_events
-                where data ->> 'appId' = $1 and data ->> 'table' = $2 and data ->> 'recordId' = any($3)
-                  and ($4::timestamptz is null or (data ->> 'receivedAt')::timestamptz <= $4)
-                order by seq_id
-                """, appId, table, recordIds, SessionBatch.Time(until))], cancellation);
+            await using var reader = await scope.ExecuteAsync([ReadCommand(appId, table, recordIds, until)], cancellation);
             events.AddRange(await SessionBatch.ReadDocumentsAsync<ChangeRecorded>(reader, scope.Serializer, cancellation));
         }
         // With shards: a record's events may lie in two (it moved between them, and an event that moved it may be in both).
         if (shards.Count > 1)
             events = events.DistinctBy(e => e.EventId).OrderBy(e => e.CommitTx).ThenBy(e => e.CommitIndex).ToList();
         var scopes = caller.Scopes.ToHashSet();
-        return events.Where(e => RecordKey.ScopesOf(e).Any(scopes.Contains))
+        var ids = recordIds.ToHashSet();
+        // The exact record, whatever the separator's place in the ids.
+        return events.Where(e => e.AppId == appId && e.Table == table && ids.Contains(e.RecordId) && RecordKey.ScopesOf(e).Any(scopes.Contains))
             .Select(upcasting.ToCurrent)
             .ToList();
     }
+
+    /// <summary>The statement that reads the records' events, found through <see cref="RecordIndex"/>.</summary>
+    public static NpgsqlBatchCommand ReadCommand(string appId, string table, string[] recordIds, DateTimeOffset? until) =>
+        SessionBatch.CommandWith(
+            $"""
+            select data from {MartenSetup.Schema}.mt_events
+            where seq_id in (select seq_id from {MartenSetup.Schema}.{RecordIndex.Table} where record = any($1))
+              and ($2::timestamptz is null or (data ->> 'receivedAt')::timestamptz <= $2)
+            order by seq_id
+            """, recordIds.Select(id => RecordIndex.Of(appId, table, id)).ToArray(), SessionBatch.Time(until));
 
     /// <summary>Each field's live value, as clients would see it.</summary>
     public static Dictionary<string, JsonElement> LiveValues(RecordView view) =>

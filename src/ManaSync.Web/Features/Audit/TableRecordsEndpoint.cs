@@ -78,13 +78,15 @@ public static class TableRecordsEndpoint
             await using var scope = await sessions.ReadAsync(caller, cancellation, shard);
             await using var reader = await scope.ExecuteAsync([SessionBatch.CommandWith(
                 $"""
-                select distinct data ->> 'recordId' collate "C" as id from {MartenSetup.Schema}.mt_events
-                where data ->> 'appId' = $1 and data ->> 'table' = $2 and data ->> 'recordId' > $3
-                  and (data ->> 'receivedAt')::timestamptz <= $4
-                  and ($5::text is null or strpos(lower(data ->> 'recordId'), lower($5)) > 0)
-                order by id limit {limit}
-                """, appId, table, after, SessionBatch.Time(asOf), SessionBatch.Text(search))], cancellation);
-            while (await reader.ReadAsync(cancellation)) ids.Add(reader.GetString(0));
+                select distinct r.record from {MartenSetup.Schema}.{RecordIndex.Table} r
+                join {MartenSetup.Schema}.mt_events e on e.seq_id = r.seq_id
+                where r.record > $1 and r.record < $2 and (e.data ->> 'receivedAt')::timestamptz <= $3
+                  and ($4::text is null or strpos(lower(e.data ->> 'recordId'), lower($4)) > 0)
+                order by r.record limit {limit}
+                """, RecordIndex.Of(appId, table, after), RecordIndex.AfterTable(appId, table), SessionBatch.Time(asOf),
+                SessionBatch.Text(search))], cancellation);
+            var prefix = RecordIndex.TablePrefix(appId, table).Length;
+            while (await reader.ReadAsync(cancellation)) ids.Add(reader.GetString(0)[prefix..]);
         }
         var page = ids.Take(limit).ToArray();
         var views = new Dictionary<string, RecordView>();

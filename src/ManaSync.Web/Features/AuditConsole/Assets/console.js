@@ -45,6 +45,9 @@ function link(path, params) {
   return `#${path}${query.size ? "?" + query : ""}`;
 }
 
+/** A view: its title and what it shows below it. */
+function view(title, ...content) { return [title, ...content]; }
+
 /** Puts a view in place and moves focus to its heading, so keyboard and screen-reader users land on it. */
 function render(title, ...content) {
   const heading = h("h2", { tabindex: "-1" }, title);
@@ -131,7 +134,7 @@ async function signIn() {
   h("label", { class: "inline" }, h("input", { name: "auditor", type: "checkbox" }), "auditor"),
   h("button", { type: "submit" }, "Sign in with a development token"));
 
-  render("Sign in",
+  return view("Sign in",
     h("p", {}, "Paste a token from your identity provider. A user reads their own data; a token with the audit scope reads anyone's."),
     tokenForm,
     devForm && h("h3", {}, "Development"),
@@ -161,7 +164,7 @@ async function tablesView(params) {
     h("td", {}, table.appId),
     h("td", {}, h("a", { href: link("/records", { user, app: table.appId, table: table.table }) }, table.table)),
     h("td", {}, String(table.records))));
-  render(`Data of ${user}`,
+  return view(`Data of ${user}`,
     userForm("/tables", params),
     rows.length
       ? h("table", {}, h("caption", {}, "Apps and tables (records, deleted ones included)"),
@@ -191,7 +194,7 @@ async function recordsView(params) {
     h("td", {}, h("a", { href: link("/record", { user, app, table, id: record.id }) }, record.id)),
     h("td", {}, record.deleted ? "deleted" : "live"),
     h("td", {}, Object.entries(record.fields).slice(0, 4).map(([name, field]) => `${name}: ${show(field.value)}`).join(" · "))));
-  render(`${app} / ${table}${asOf ? ` as of ${asOf}` : ""}`,
+  return view(`${app} / ${table}${asOf ? ` as of ${asOf}` : ""}`,
     h("p", {}, h("a", { href: link("/tables", { user }) }, `← Data of ${user}`)),
     form,
     h("table", {}, h("caption", {}, `Records of ${user}`),
@@ -252,7 +255,7 @@ async function recordView(params) {
       h("a", { href: link("/record", { ...here, at: event.createdAt }) }, "Show the record at this moment"));
   }));
 
-  render(`Record ${id}`,
+  return view(`Record ${id}`,
     h("p", {}, h("a", { href: link("/records", { user, app, table }) }, `← ${app} / ${table}`)),
     h("p", {}, `${history.events.length} events. `,
       h("a", { href: link("/record", { ...here, order: newestFirst ? undefined : "newest", at }) }, newestFirst ? "Oldest first" : "Newest first")),
@@ -311,7 +314,8 @@ async function streamView(params) {
     anchor.remove();
   }
 
-  render(`Event stream of ${user}`,
+  await load();
+  return view(`Event stream of ${user}`,
     userForm("/stream", params, filters),
     form,
     h("p", {},
@@ -323,13 +327,12 @@ async function streamView(params) {
       h("thead", {}, h("tr", {}, ["Received", "App", "Table", "Record", "Op", "Actor", "Device", "Schema"].map(name => h("th", { scope: "col" }, name)))),
       body),
     more);
-  await load();
 }
 
 async function accessLogView(params) {
   const before = params.get("before") || "";
   const reply = await json(`/audit/access-log${before ? `?before=${encodeURIComponent(before)}` : ""}`);
-  render("Access log",
+  return view("Access log",
     h("p", {}, "Every read of another user's data, newest first."),
     h("table", {}, h("caption", {}, "Who read whose data"),
       h("thead", {}, h("tr", {}, ["At", "Auditor", "User", "Request"].map(name => h("th", { scope: "col" }, name)))),
@@ -357,7 +360,7 @@ async function statusView() {
   h("label", {}, "Service key (operators)", h("input", { name: "key", type: "password", autocomplete: "off" })),
   h("button", { type: "submit" }, "Show projection status"));
   const rebuild = h("p", { "aria-live": "polite" });
-  render("Status",
+  return view("Status",
     h("dl", {},
       h("dt", {}, "Server"), h("dd", {}, `${health.status} (database ${health.database ?? "unknown"})`),
       h("dt", {}, "Live connections"), h("dd", {}, String(health.connections)),
@@ -376,7 +379,11 @@ const views = {
   "/status": statusView,
 };
 
+let shown = 0;
+
 async function refresh() {
+  // A view still loading when another is asked for must not replace it when it arrives.
+  const asked = ++shown;
   const { path, params } = route();
   const signedIn = Boolean(claims());
   document.getElementById("nav").hidden = !signedIn;
@@ -386,12 +393,12 @@ async function refresh() {
     anchor.toggleAttribute("aria-current", path === `/${anchor.dataset.view}`) && anchor.setAttribute("aria-current", "page");
   say("");
   try {
-    if (!signedIn) return await signIn();
-    await (views[path] ?? tablesView)(params);
+    const content = signedIn ? await (views[path] ?? tablesView)(params) : await signIn();
+    if (asked === shown) render(...content);
   } catch (error) {
-    if (!claims()) return signIn();
+    if (asked !== shown) return;
+    if (!claims()) return render(...await signIn());
     render("Something went wrong", h("p", {}, error.message));
-    say(error.message, true);
   }
 }
 
