@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text.Json.Nodes;
 using ManaSync.Testing;
+using ManaSync.Web.Features.Audit;
 using Npgsql;
 using static ManaSync.Testing.Changes;
 
@@ -27,8 +28,7 @@ public static class AuditScenario
         // What the first start of a version with the audit index does once with the events already stored.
         var indexing = await RawAsync(production.Database, async connection =>
         {
-            await using var again = new NpgsqlCommand(
-                "truncate manasync.record_events; insert into manasync.record_events (record, seq_id) select manasync.record_of(data), seq_id from manasync.mt_events",
+            await using var again = new NpgsqlCommand($"truncate manasync.record_events; {RecordIndex.IndexStoredEventsSql}; analyze manasync.record_events",
                 connection) { CommandTimeout = 0 };
             await again.ExecuteNonQueryAsync();
         }, runs: 1);
@@ -52,42 +52,31 @@ public static class AuditScenario
         var rawTimeline = await RawAsync(production.Database, async connection =>
         {
             await using var read = new NpgsqlCommand(
-                "select data from manasync.mt_events where data ->> 'appId' = 'todo' and data ->> 'table' = 'tasks' and data ->> 'recordId' = 'long' order by seq_id",
-                connection);
+                "select data from manasync.mt_events where seq_id in (select seq_id from manasync.record_events where record = $1) order by seq_id",
+                connection) { Parameters = { new NpgsqlParameter { Value = RecordIndex.Of("todo", "tasks", "long") } } };
             await using var reader = await read.ExecuteReaderAsync();
             while (await reader.ReadAsync()) reader.GetString(0);
         });
 
         // The whole history of the big account, a page at a time, as an auditor; the server's memory sampled meanwhile.
-        await Task.Delay(TimeSpan.FromSeconds(3));
-        var before = Stats.ResidentBytes(server.ProcessId);
-        var peak = before;
-        using var sampling = new CancellationTokenSource();
-        var sampler = Task.Run(async () =>
-        {
-            while (!sampling.IsCancellationRequested)
-            {
-                peak = Math.Max(peak, Stats.ResidentBytes(server.ProcessId));
-                await Task.Delay(50);
-            }
-        });
         var pages = new List<double>();
-        long read = 0;
-        string? cursor = null;
-        var whole = Stopwatch.StartNew();
-        do
+        var (before, peak, (eventsRead, paging)) = await Stats.PeakResidentBytesAsync(server.ProcessId, async () =>
         {
-            var watch = Stopwatch.StartNew();
-            var page = (await auditor.SendRawAsync(HttpMethod.Get,
-                $"/audit/users/bench-user/events?limit={PageSize}{(cursor is null ? "" : "&cursor=" + cursor)}")).AssertStatus(HttpStatusCode.OK);
-            pages.Add(watch.Elapsed.TotalMilliseconds);
-            read += page.Json["events"]!.AsArray().Count;
-            cursor = page.Json["nextCursor"]?.GetValue<string>();
-        } while (cursor is not null);
-        var paging = whole.Elapsed;
-        await sampling.CancelAsync();
-        await sampler;
-        if (read != events) throw new InvalidOperationException($"read {read} of {events} events");
+            long count = 0;
+            string? cursor = null;
+            var whole = Stopwatch.StartNew();
+            do
+            {
+                var watch = Stopwatch.StartNew();
+                var page = (await auditor.SendRawAsync(HttpMethod.Get,
+                    $"/audit/users/bench-user/events?limit={PageSize}{(cursor is null ? "" : "&cursor=" + cursor)}")).AssertStatus(HttpStatusCode.OK);
+                pages.Add(watch.Elapsed.TotalMilliseconds);
+                count += page.Json["events"]!.AsArray().Count;
+                cursor = page.Json["nextCursor"]?.GetValue<string>();
+            } while (cursor is not null);
+            return (count, whole.Elapsed);
+        });
+        if (eventsRead != events) throw new InvalidOperationException($"read {eventsRead} of {events} events");
         var rawPaging = await RawAsync(production.Database, async connection =>
         {
             long after = 0;

@@ -26,21 +26,7 @@ public static class ExportScenario
         await LoadAsync(server.BaseAddress, token, database, events);
         var (rawBytes, rawSeconds) = await RawCopyAsync(database);
 
-        await Task.Delay(TimeSpan.FromSeconds(3));
-        var baseline = Stats.ResidentBytes(server.ProcessId);
-        long peak = baseline;
-        using var sampling = new CancellationTokenSource();
-        var sampler = Task.Run(async () =>
-        {
-            while (!sampling.IsCancellationRequested)
-            {
-                peak = Math.Max(peak, Stats.ResidentBytes(server.ProcessId));
-                await Task.Delay(50);
-            }
-        });
-        var (bytes, took) = await ExportAsync(server.BaseAddress, token);
-        await sampling.CancelAsync();
-        await sampler;
+        var (baseline, peak, (bytes, took)) = await Stats.PeakResidentBytesAsync(server.ProcessId, () => ExportAsync(server.BaseAddress, token));
 
         var exportMbps = bytes / 1e6 / took.TotalSeconds;
         var uncompressedMbps = rawBytes / 1e6 / took.TotalSeconds;

@@ -20,4 +20,28 @@ public static class Stats
             .Where(line => line.StartsWith("VmRSS:"))
             .Select(line => long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024)
             .Single();
+
+    /// <summary>
+    /// The largest resident memory of a process while some work runs, sampled every 50 ms, beside what it held before (after a
+    /// few seconds' rest, so the work before has settled).
+    /// </summary>
+    public static async Task<(long Before, long Peak, T Result)> PeakResidentBytesAsync<T>(int processId, Func<Task<T>> work)
+    {
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var before = ResidentBytes(processId);
+        var peak = before;
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!sampling.IsCancellationRequested)
+            {
+                peak = Math.Max(peak, ResidentBytes(processId));
+                await Task.Delay(50);
+            }
+        });
+        var result = await work();
+        await sampling.CancelAsync();
+        await sampler;
+        return (before, peak, result);
+    }
 }

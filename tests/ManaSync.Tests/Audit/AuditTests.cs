@@ -152,5 +152,22 @@ public sealed class AuditTests(AppFixture app) : SyncTest(app)
         Assert.DoesNotContain(plan, line => line.Contains("Seq Scan on mt_events"));
         Assert.Contains(plan, line => line.Contains("record_events_pkey"));
     }
+
+    [Fact]
+    public async Task Events_stored_before_the_record_index_existed_are_indexed_once_at_start()
+    {
+        await SeedAsync();
+        await using var database = NpgsqlDataSource.Create(App.ConnectionString);
+        await using (var forget = database.CreateCommand("truncate manasync.record_events; delete from manasync.setup_marks where mark = 'record_events'"))
+            await forget.ExecuteNonQueryAsync();
+        var alice = App.ClientFor("alice");
+
+        var unindexed = await alice.SendRawAsync(HttpMethod.Get, "/audit/todo/tasks/t1/history");
+        await RowSecurity.ApplyAsync(database, default);
+        var indexed = await alice.SendRawAsync(HttpMethod.Get, "/audit/todo/tasks/t1/history");
+
+        unindexed.AssertStatus(HttpStatusCode.NotFound);
+        Assert.Equal(4, indexed.AssertStatus(HttpStatusCode.OK).Json["events"]!.AsArray().Count);
+    }
 }
 

@@ -87,7 +87,7 @@ public class AppFixture : IAsyncLifetime
         await Store.Advanced.Clean.DeleteAllDocumentsAsync();
         await using var connection = new NpgsqlConnection(ConnectionString);
         await connection.OpenAsync();
-        await using var auditors = new NpgsqlCommand($"truncate {MartenSetup.Schema}.auditors, {MartenSetup.Schema}.audit_access", connection);
+        await using var auditors = new NpgsqlCommand($"truncate {MartenSetup.Schema}.auditors, {MartenSetup.Schema}.audit_access, {MartenSetup.Schema}.record_events", connection);
         await auditors.ExecuteNonQueryAsync();
     }
 

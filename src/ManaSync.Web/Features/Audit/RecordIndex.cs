@@ -15,6 +15,12 @@ public static class RecordIndex
 {
     public const string Table = "record_events";
 
+    /// <summary>Indexes the events stored before the trigger existed (once, at the first start with it, then analysed; the benchmark times both).</summary>
+    public const string IndexStoredEventsSql =
+        "insert into manasync.record_events (record, seq_id, owner, scopes) " +
+        "select manasync.record_of(data), seq_id, manasync.stream_owner(stream_id), manasync.scopes_of(data) from manasync.mt_events " +
+        "on conflict do nothing";
+
     private const char Separator = '\u001f';
 
     public static string Of(string appId, string table, string recordId) => TablePrefix(appId, table) + recordId;

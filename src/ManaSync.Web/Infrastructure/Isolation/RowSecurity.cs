@@ -1,3 +1,4 @@
+using ManaSync.Web.Features.Audit;
 using Npgsql;
 
 namespace ManaSync.Web.Infrastructure.Isolation;
@@ -27,28 +28,22 @@ public static class RowSecurity
         select pg_advisory_xact_lock(hashtextextended('manasync.row_security', 0));
 
         do $$
+        declare
+          needed text;
         begin
           -- Roles belong to the whole cluster, which the advisory lock (per database) does not cover.
-          if not exists (select from pg_roles where rolname = 'manasync_app') then
-            begin
-              create role manasync_app nologin nosuperuser nobypassrls;
-            exception when duplicate_object or unique_violation then
-              null;
-            end;
-          end if;
-          if not pg_has_role(current_user, 'manasync_app', 'member') then
-            execute format('grant manasync_app to %I', current_user);
-          end if;
-          if not exists (select from pg_roles where rolname = 'manasync_auditor') then
-            begin
-              create role manasync_auditor nologin nosuperuser nobypassrls;
-            exception when duplicate_object or unique_violation then
-              null;
-            end;
-          end if;
-          if not pg_has_role(current_user, 'manasync_auditor', 'member') then
-            execute format('grant manasync_auditor to %I', current_user);
-          end if;
+          foreach needed in array array['manasync_app', 'manasync_auditor'] loop
+            if not exists (select from pg_roles where rolname = needed) then
+              begin
+                execute format('create role %I nologin nosuperuser nobypassrls', needed);
+              exception when duplicate_object or unique_violation then
+                null;
+              end;
+            end if;
+            if not pg_has_role(current_user, needed, 'member') then
+              execute format('grant %I to %I', needed, current_user);
+            end if;
+          end loop;
         end $$;
 
         -- The caller, as the server set it for this transaction; '' (unset) means nobody.
@@ -109,24 +104,33 @@ public static class RowSecurity
           with check (manasync.stream_owner(stream_id) = manasync.caller_user());
 
         -- Audit reads find a record's events in record_events (RecordIndex): one row per event, written with it by the
-        -- trigger below (as this role, which row security does not hold back here) and visible only with its event.
+        -- trigger below (as this role, which row security does not hold back here), visible to whoever sees its event:
+        -- the row carries what the events' policy reads (the stream's owner; the scopes of the space the change named,
+        -- of its record, and of the one it moved the record out of), so the check costs no lookup of the event.
         -- Events stored before it existed get theirs once, while appends wait (the mark says it was done). The index on
         -- the JSON that audit reads had before is dropped: under row security no request could use it.
         create table if not exists manasync.record_events (
-          record text collate "C" not null, seq_id bigint not null, primary key (record, seq_id));
+          record text collate "C" not null, seq_id bigint not null, owner text not null, scopes text[] not null,
+          primary key (record, seq_id));
         alter table manasync.record_events enable row level security;
         drop policy if exists with_their_events on manasync.record_events;
         create policy with_their_events on manasync.record_events
-          using (exists (select from manasync.mt_events e where e.seq_id = record_events.seq_id));
+          using (owner = (select manasync.caller_user()) or scopes && (select manasync.caller_scopes())::text[]);
+        drop policy if exists registered_auditor on manasync.record_events;
+        create policy registered_auditor on manasync.record_events as restrictive to manasync_auditor
+          using (exists (select from manasync.auditors a where a.user_id = (select manasync.caller_auditor())));
         grant select on manasync.record_events to manasync_app, manasync_auditor;
         -- The record of an event, as RecordIndex.Of spells it.
         create or replace function manasync.record_of(data jsonb) returns text
           language sql immutable as $$ select (data ->> 'appId') || chr(31) || (data ->> 'table') || chr(31) || (data ->> 'recordId') $$;
+        -- The scopes the events' policy lets see an event besides its owner (caller_events below).
+        create or replace function manasync.scopes_of(data jsonb) returns text[]
+          language sql immutable as $$ select array_remove(array['s:' || (data ->> 'spaceId'), data ->> 'recordScope', data ->> 'movedFrom'], null) $$;
         create or replace function manasync.index_record_event() returns trigger
           language plpgsql security definer set search_path = pg_catalog as $$
         begin
-          insert into manasync.record_events (record, seq_id)
-            values (manasync.record_of(new.data), new.seq_id)
+          insert into manasync.record_events (record, seq_id, owner, scopes)
+            values (manasync.record_of(new.data), new.seq_id, manasync.stream_owner(new.stream_id), manasync.scopes_of(new.data))
             on conflict do nothing;
           return null;
         end $$;
@@ -138,9 +142,9 @@ public static class RowSecurity
         begin
           if not exists (select from manasync.setup_marks where mark = 'record_events') then
             lock table manasync.mt_events in share row exclusive mode;
-            insert into manasync.record_events (record, seq_id)
-              select manasync.record_of(data), seq_id from manasync.mt_events
-              on conflict do nothing;
+        """ + "\n" + RecordIndex.IndexStoredEventsSql + ";\n" + """
+            -- The planner's statistics now, not at autovacuum's next pass: without them it scans the log to find a record.
+            analyze manasync.record_events;
             insert into manasync.setup_marks (mark) values ('record_events');
           end if;
         end $$;
