@@ -51,6 +51,7 @@ public sealed class ConsoleBrowserTests(ConsoleFixture console)
         await page.ScreenshotAsync(new() { Path = ConsoleFixture.ScreenshotPath("tables"), FullPage = true });
         await page.GetByRole(AriaRole.Link, new() { Name = "tasks" }).PressAsync("Enter");
         await Expect(page.GetByRole(AriaRole.Row, new() { Name = "t1 live" })).ToContainTextAsync("title: final");
+        await Expect(page.GetByRole(AriaRole.Main)).Not.ToContainTextAsync("undefined");
         await page.ScreenshotAsync(new() { Path = ConsoleFixture.ScreenshotPath("records"), FullPage = true });
         await page.GetByRole(AriaRole.Link, new() { Name = "t1", Exact = true }).PressAsync("Enter");
 

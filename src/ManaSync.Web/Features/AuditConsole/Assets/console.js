@@ -51,7 +51,8 @@ function view(title, ...content) { return [title, ...content]; }
 /** Puts a view in place and moves focus to its heading, so keyboard and screen-reader users land on it. */
 function render(title, ...content) {
   const heading = h("h2", { tabindex: "-1" }, title);
-  main.replaceChildren(heading, ...content);
+  // Parts a view leaves out (no next page, no auditor's form) come as null, false or undefined.
+  main.replaceChildren(heading, ...content.filter(part => part !== undefined && part !== null && part !== false));
   heading.focus();
   document.title = `${title} · ManaSync audit console`;
 }
