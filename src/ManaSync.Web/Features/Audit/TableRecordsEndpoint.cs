@@ -36,20 +36,19 @@ public static class TableRecordsEndpoint
         var search = query["q"].ToString() is { Length: > 0 } q ? q : null;
         var after = query["after"].ToString();
 
-        var views = asOf is null
+        var (views, next) = asOf is null
             ? await LiveViewsAsync(sessions, caller, appId, table, search, after, limit, http.RequestAborted)
             : await ViewsAsOfAsync(sessions, caller, appId, table, search, after, limit, asOf.Value, upcasting, http.RequestAborted);
-        var page = views.OrderBy(view => view.RecordId, StringComparer.Ordinal).Take(limit).ToList();
         return Results.Json(new
         {
             userId = caller.UserId, appId, table, asOf = asOf is { } at ? Timestamps.Format(at) : null,
-            records = page.Select(AuditRecord.Of),
-            nextCursor = page.Count == limit ? page[^1].RecordId : null,
+            records = views.OrderBy(view => view.RecordId, StringComparer.Ordinal).Select(AuditRecord.Of),
+            nextCursor = next,
         }, WireJson.Options);
     }
 
-    /// <summary>The views as they are now, from each shard holding the caller's scopes.</summary>
-    private static async Task<List<RecordView>> LiveViewsAsync(CallerSessions sessions, Caller caller, string appId, string table, string? search,
+    /// <summary>The next views by id as they are now, from each shard holding the caller's scopes; and the id to go on after, if more may follow.</summary>
+    private static async Task<(List<RecordView> Views, string? Next)> LiveViewsAsync(CallerSessions sessions, Caller caller, string appId, string table, string? search,
         string after, int limit, CancellationToken cancellation)
     {
         var views = new List<RecordView>();
@@ -59,17 +58,19 @@ public static class TableRecordsEndpoint
             await using var reader = await scope.ExecuteAsync([SessionBatch.CommandWith(
                 $"""
                 select data from {MartenSetup.Schema}.{RecordViewUpsert.Table}
-                where scope = any($1) and app_id = $2 and table_name = $3 and data ->> 'movedTo' is null and data ->> 'recordId' > $4
+                where scope = any($1) and app_id = $2 and table_name = $3 and data ->> 'movedTo' is null and (data ->> 'recordId') collate "C" > $4
                   and ($5::text is null or strpos(lower(data ->> 'recordId'), lower($5)) > 0 or strpos(lower((data -> 'fields')::text), lower($5)) > 0)
                 order by data ->> 'recordId' collate "C" limit {limit}
                 """, caller.Scopes.ToArray(), appId, table, after, SessionBatch.Text(search))], cancellation);
             views.AddRange(await SessionBatch.ReadDocumentsAsync<RecordView>(reader, scope.Serializer, cancellation));
         }
-        return views;
+        var page = views.OrderBy(view => view.RecordId, StringComparer.Ordinal).Take(limit).ToList();
+        return (page, page.Count == limit ? page[^1].RecordId : null);
     }
 
-    /// <summary>The next records of the table by id among those with an event by then, each merged from its events received by then.</summary>
-    private static async Task<List<RecordView>> ViewsAsOfAsync(CallerSessions sessions, Caller caller, string appId, string table, string? search,
+    /// <summary>The next records of the table by id among those with an event by then, each merged from its events received by then;
+    /// and the id to go on after, if more may follow (a page can hold fewer records than ids: one may have left the caller's scopes).</summary>
+    private static async Task<(List<RecordView> Views, string? Next)> ViewsAsOfAsync(CallerSessions sessions, Caller caller, string appId, string table, string? search,
         string after, int limit, DateTimeOffset asOf, ChangeUpcasting upcasting, CancellationToken cancellation)
     {
         var ids = new SortedSet<string>(StringComparer.Ordinal);
@@ -93,6 +94,6 @@ public static class TableRecordsEndpoint
         foreach (var change in await RecordEvents.ReadAsync(sessions, caller, appId, table, page, asOf, upcasting, cancellation))
             RecordViews.Apply(views, change);
         var scopes = caller.Scopes.ToHashSet();
-        return views.Values.Where(view => view.MovedTo is null && scopes.Contains(view.Scope)).ToList();
+        return (views.Values.Where(view => view.MovedTo is null && scopes.Contains(view.Scope)).ToList(), page.Length == limit ? page[^1] : null);
     }
 }
