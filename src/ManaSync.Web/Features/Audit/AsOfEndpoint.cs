@@ -18,8 +18,7 @@ public static class AsOfEndpoint
     public static async Task<IResult> Get(string appId, string table, string id, [NotBody] Caller caller, HttpContext http,
         CallerSessions sessions, ChangeUpcasting upcasting)
     {
-        if (!Timestamps.TryParse(http.Request.Query["asOf"].ToString(), out var asOf))
-            return ApiError.BadRequest("asOf must be an RFC 3339 time.");
+        if (!QueryTime.TryRead(http.Request.Query, "asOf", out var time) || time is not { } asOf) return QueryTime.Refusal("asOf");
         var events = (await RecordEvents.ReadAsync(sessions, caller, appId, table, id, upcasting, http.RequestAborted))
             .Where(change => change.ReceivedAt <= asOf)
             .ToList();

@@ -27,12 +27,7 @@ public static class TableRecordsEndpoint
         if (query["app"].ToString() is not { Length: > 0 } appId || query["table"].ToString() is not { Length: > 0 } table)
             return ApiError.BadRequest("app and table are required.");
         if (!PageLimit.TryRead(query["limit"].ToString(), DefaultLimit, MaxLimit, out var limit)) return PageLimit.Refusal(MaxLimit);
-        DateTimeOffset? asOf = null;
-        if (query["asOf"].ToString() is { Length: > 0 } time)
-        {
-            if (!Timestamps.TryParse(time, out var parsed)) return ApiError.BadRequest("asOf must be an RFC 3339 time.");
-            asOf = parsed;
-        }
+        if (!QueryTime.TryRead(query, "asOf", out var asOf)) return QueryTime.Refusal("asOf");
         var search = query["q"].ToString() is { Length: > 0 } q ? q : null;
         var after = query["after"].ToString();
 

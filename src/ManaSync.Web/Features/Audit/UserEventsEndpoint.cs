@@ -76,19 +76,10 @@ public static class UserEventsEndpoint
     private static bool TryFilter(IQueryCollection query, out EventFilter filter, out IResult? refusal)
     {
         (filter, refusal) = (EventFilter.All, null);
-        DateTimeOffset? from = null, to = null;
-        foreach (var (name, set) in new (string, Action<DateTimeOffset>)[] { ("from", t => from = t), ("to", t => to = t) })
-        {
-            if (query[name].ToString() is not { Length: > 0 } text) continue;
-            if (!Timestamps.TryParse(text, out var time))
-            {
-                refusal = ApiError.BadRequest($"{name} must be an RFC 3339 time.");
-                return false;
-            }
-            set(time);
-        }
-        filter = new EventFilter(Text(query["app"]), Text(query["table"]), Text(query["actor"]), from, to);
-        return true;
+        if (!QueryTime.TryRead(query, "from", out var from)) refusal = QueryTime.Refusal("from");
+        else if (!QueryTime.TryRead(query, "to", out var to)) refusal = QueryTime.Refusal("to");
+        else filter = new EventFilter(Text(query["app"]), Text(query["table"]), Text(query["actor"]), from, to);
+        return refusal is null;
     }
 
     private static string? Text(Microsoft.Extensions.Primitives.StringValues value) => value.ToString() is { Length: > 0 } text ? text : null;
