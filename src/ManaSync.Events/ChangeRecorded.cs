@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace ManaSync.Events;
 
@@ -15,8 +16,11 @@ public sealed record ChangeRecorded
 {
     public required Guid EventId { get; init; }
     public required int SchemaVersion { get; init; }
+    [JsonConverter(typeof(SharedStringJson))]
     public required string UserId { get; init; }
+    [JsonConverter(typeof(SharedStringJson))]
     public required string AppId { get; init; }
+    [JsonConverter(typeof(SharedStringJson))]
     public required string Table { get; init; }
     public required string RecordId { get; init; }
     public required ChangeOp Op { get; init; }
@@ -31,6 +35,7 @@ public sealed record ChangeRecorded
     public DateTimeOffset? DeletedAt { get; init; }
 
     /// <summary>The space the change was written into; null for the user's own records.</summary>
+    [JsonConverter(typeof(SharedStringJson))]
     public string? SpaceId { get; init; }
 
     /// <summary>
@@ -39,9 +44,11 @@ public sealed record ChangeRecorded
     /// change naming another space either moved it (<see cref="MovedFrom"/>) or lost to a later placement and
     /// went to where the record is. Null in events stored before records could move: the scope of <see cref="SpaceId"/>.
     /// </summary>
+    [JsonConverter(typeof(SharedStringJson))]
     public string? RecordScope { get; init; }
 
     /// <summary>The scope the record left when this change moved it to <see cref="RecordScope"/>.</summary>
+    [JsonConverter(typeof(SharedStringJson))]
     public string? MovedFrom { get; init; }
 
     /// <summary>The record as it was in <see cref="MovedFrom"/> (a serialized record view), carried to its new scope.</summary>
@@ -50,6 +57,7 @@ public sealed record ChangeRecorded
     /// <summary>Who made the change when it was not the user (e.g. an AI agent); opaque JSON.</summary>
     public JsonElement? Actor { get; init; }
 
+    [JsonConverter(typeof(SharedStringJson))]
     public string? ClientId { get; init; }
 
     /// <summary>Server receive time: the stamp of inserts without timestamps and of hard deletes.</summary>

@@ -11,14 +11,24 @@ public static class Placement
 {
     /// <summary>The write with which a change places its record: stamped like the change's own writes.</summary>
     /// <returns>null for an update without fields, which says nothing new about the record.</returns>
-    public static Write? Of(ChangeRecorded change) => change switch
+    public static Write? Of(ChangeRecorded change) => StampOf(change) is { } stamp ? Write.Of(change, stamp) : null;
+
+    /// <summary>The client stamp of <see cref="Of"/>: an update's is its latest field's.</summary>
+    public static DateTimeOffset? StampOf(ChangeRecorded change)
     {
-        { Op: ChangeOp.Insert } => Write.Of(change, RecordView.InsertStamp(change)),
-        { Op: ChangeOp.Delete, DeletedAt: { } deletedAt } => Write.Of(change, deletedAt),
-        { Op: ChangeOp.Delete } => Write.Of(change, change.ReceivedAt),
-        { Fields.Count: > 0 } => Write.Of(change, change.Fields.Values.Max(field => field.UpdatedAt)),
-        _ => null,
-    };
+        switch (change)
+        {
+            case { Op: ChangeOp.Insert }: return RecordView.InsertStamp(change);
+            case { Op: ChangeOp.Delete }: return change.DeletedAt ?? change.ReceivedAt;
+            case { Fields.Count: > 0 }:
+                DateTimeOffset? latest = null;
+                foreach (var field in change.Fields.Values)
+                    if (latest is null || field.UpdatedAt > latest)
+                        latest = field.UpdatedAt;
+                return latest;
+            default: return null;
+        }
+    }
 
     /// <summary>Whether a placement wins over the one that put the record where it is (a record not yet placed: any does).</summary>
     public static bool Supersedes(Write? placedBy, Write? current) => placedBy is not null && (current is null || placedBy.Beats(current));

@@ -76,7 +76,19 @@ public sealed class RecordView
     }
 
     /// <summary>Alive while it lives here and some write is later than the tombstone; an exact tie goes to the tombstone.</summary>
-    [JsonIgnore] public bool IsLive => MovedTo is null && Writes().Any(IsAlive);
+    [JsonIgnore]
+    public bool IsLive
+    {
+        get
+        {
+            // A loop rather than Writes().Any(…): it runs twice for every merged event.
+            if (MovedTo is not null) return false;
+            if (Inserted is not null && IsAlive(Inserted) || Tombstone is not null && IsAlive(Tombstone)) return true;
+            foreach (var state in Fields.Values)
+                if (IsAlive(state.Write)) return true;
+            return false;
+        }
+    }
 
     public bool IsAlive(Write write) => Tombstone is null || write.Stamp.UtcTicks > Tombstone.Stamp.UtcTicks;
 
@@ -107,28 +119,34 @@ public sealed class RecordView
         }
         if (change.MovedFrom is not null && change.MovedState is { } moved) Absorb(RecordViewJson.ReadState(moved));
 
+        // The writes a change makes mostly share one stamp (its fields' updatedAt, its placement): they share one object.
+        Write? made = null;
+        Write WriteAt(DateTimeOffset clientStamp) =>
+            made is not null && made.Stamp.EqualsExact(Write.Effective(clientStamp, change)) ? made : made = Write.Of(change, clientStamp);
+
         switch (change.Op)
         {
             case ChangeOp.Insert:
-                var write = Write.Of(change, InsertStamp(change));
+                var write = WriteAt(InsertStamp(change));
                 if (Inserted is null || write.Beats(Inserted)) Inserted = write;
                 if (change.Data is { ValueKind: JsonValueKind.Object } data)
                     foreach (var member in data.EnumerateObject()) Merge(member.Name, member.Value, write);
                 break;
             case ChangeOp.Delete when change.DeletedAt is { } deletedAt:
-                Merge(FieldNames.DeletedAt, Timestamps.ToJson(deletedAt), Write.Of(change, deletedAt));
+                Merge(FieldNames.DeletedAt, Timestamps.ToJson(deletedAt), WriteAt(deletedAt));
                 break;
             case ChangeOp.Delete:
-                var tombstone = Write.Of(change, change.ReceivedAt);
+                var tombstone = WriteAt(change.ReceivedAt);
                 if (Tombstone is null || tombstone.Beats(Tombstone)) Tombstone = tombstone;
                 break;
         }
 
-        foreach (var (name, field) in change.Fields ?? new Dictionary<string, FieldChange>())
-            Merge(name, field.Value, Write.Of(change, field.UpdatedAt));
+        if (change.Fields is { } fields)
+            foreach (var (name, field) in fields)
+                Merge(name, field.Value, WriteAt(field.UpdatedAt));
 
-        if (RecordKey.Names(Scope, change.UserId, change.SpaceId) && Placement.Of(change) is { } placedBy &&
-            Placement.Supersedes(placedBy, PlacedBy))
+        if (RecordKey.Names(Scope, change.UserId, change.SpaceId) && Placement.StampOf(change) is { } placedAt &&
+            WriteAt(placedAt) is var placedBy && Placement.Supersedes(placedBy, PlacedBy))
             (PlacedAs, PlacedBy) = (change.SpaceId, placedBy);
         UpdatePosition();
         if (!wasLive && IsLive) Born = new Position(change.CommitTx, change.CommitIndex);
@@ -146,7 +164,10 @@ public sealed class RecordView
 
     private void UpdatePosition()
     {
-        var latest = Position.Max(AllWrites().Select(w => w.Position).DefaultIfEmpty(Position.Start).Max(), Reissued ?? Position.Start);
+        var latest = Reissued ?? Position.Start;
+        foreach (var field in Fields.Values) latest = Position.Max(latest, field.Write.Position);
+        foreach (var write in (ReadOnlySpan<Write?>)[Inserted, Tombstone, PlacedBy, MovedAway])
+            if (write is not null) latest = Position.Max(latest, write.Position);
         (PositionTx, PositionIndex) = (latest.Tx, latest.Index);
     }
 
@@ -183,7 +204,8 @@ public sealed class RecordView
     }
 }
 
-public sealed record FieldState(JsonElement Value, Write Write);
+/// <summary>A field's winning value and its write; a value type, so replacing a field's winner allocates nothing.</summary>
+public readonly record struct FieldState(JsonElement Value, Write Write);
 
 public static class FieldNames
 {

@@ -35,7 +35,7 @@ public sealed record Write(
     }
 
     public static Write Of(ChangeRecorded change, DateTimeOffset clientStamp) => new(
-        Clamp(clientStamp, change),
+        Effective(clientStamp, change),
         change.ReceivedAt,
         change.BatchIndex,
         change.EventId,
@@ -45,7 +45,7 @@ public sealed record Write(
         change.SchemaVersion,
         change.Actor);
 
-    /// <summary>A client clock far in the future would win every later write: it counts as the receive time.</summary>
-    private static DateTimeOffset Clamp(DateTimeOffset stamp, ChangeRecorded change) =>
+    /// <summary>The stamp a client's timestamp merges with: a client clock far in the future would win every later write, so it counts as the receive time.</summary>
+    public static DateTimeOffset Effective(DateTimeOffset stamp, ChangeRecorded change) =>
         stamp > change.FutureLimit ? change.ReceivedAt : stamp;
 }
