@@ -14,6 +14,7 @@ var scenarios = new Dictionary<string, Func<string[], Task>>
     ["shards"] = ShardsScenario.RunAsync,
     ["rebuild"] = RebuildScenario.RunAsync,
     ["audit"] = AuditScenario.RunAsync,
+    ["tracing"] = TracingScenario.RunAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))

@@ -123,10 +123,15 @@ public sealed class ServerProcess : IAsyncDisposable
         var testDirectory = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
         var framework = Path.GetFileName(testDirectory);
         var configuration = Path.GetFileName(Path.GetDirectoryName(testDirectory)!);
-        var root = new DirectoryInfo(testDirectory);
+        return Path.Combine(RepositoryRoot(), "src", "ManaSync.Web", "bin", configuration, framework, "ManaSync.Web.dll");
+    }
+
+    /// <summary>The folder holding ManaSync.sln, above the running tests or benchmarks.</summary>
+    public static string RepositoryRoot()
+    {
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "ManaSync.sln"))) root = root.Parent;
-        return Path.Combine(root?.FullName ?? throw new InvalidOperationException("ManaSync.sln not found above " + testDirectory),
-            "src", "ManaSync.Web", "bin", configuration, framework, "ManaSync.Web.dll");
+        return root?.FullName ?? throw new InvalidOperationException("ManaSync.sln not found above " + AppContext.BaseDirectory);
     }
 
     /// <summary>Sends SIGTERM, as an orchestrator stopping the server does, and waits for the exit code.</summary>

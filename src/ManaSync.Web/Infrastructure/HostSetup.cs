@@ -15,6 +15,7 @@ using ManaSync.Web.Features.WritePath;
 using ManaSync.Web.Infrastructure.Isolation;
 using ManaSync.Web.Infrastructure.Preamble;
 using ManaSync.Web.Infrastructure.Sharding;
+using ManaSync.Web.Infrastructure.Tracing;
 using Marten;
 using Npgsql;
 using Prometheus;
@@ -30,6 +31,8 @@ public static class HostSetup
     public static void AddManaSync(this WebApplicationBuilder builder, ServerSettings settings, ShardSet shards)
     {
         builder.AddManaSyncLogging();
+        var node = new TraceNode();
+        builder.AddManaSyncTracing(node);
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.ListenAnyIP(settings.Port);
@@ -38,6 +41,7 @@ public static class HostSetup
 
         var services = builder.Services;
         services.AddSingleton(settings);
+        services.AddSingleton(node);
         // On SIGTERM, in-flight pushes get up to 15 s to finish; live streams end at once (clients resume elsewhere).
         services.Configure<HostOptions>(host => host.ShutdownTimeout = TimeSpan.FromSeconds(15));
         services.AddSingleton(TimeProvider.System);

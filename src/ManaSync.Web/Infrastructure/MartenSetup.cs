@@ -47,6 +47,10 @@ public static class MartenSetup
         // Client-supplied eventIds make retries idempotent; the index is the last line of defence.
         options.Events.EnableUniqueIndexOnEventId = true;
         options.Events.AddEventType<ChangeRecorded>();
+        // Marten's own meter (marten_marten_event_append on /metrics, by event type and shard) and, while tracing, a span per
+        // session connection; both cost nothing more than a check when nothing listens.
+        options.OpenTelemetry.TrackEventCounters();
+        options.OpenTelemetry.TrackConnections = JasperFx.OpenTelemetry.TrackLevel.Normal;
 
         // The feed reads views by scope, app and table in position order (ChangeFeed), so those members
         // are duplicated into columns under two feed indexes. Not with Duplicate(), which indexes each

@@ -54,7 +54,7 @@ public sealed class CommitNoticeTests(AppFixture app) : SyncTest(app)
             ReceivedAt = DateTimeOffset.UnixEpoch, FutureLimit = DateTimeOffset.UnixEpoch, CommitTx = 1, CommitIndex = 0, BatchIndex = 0,
         };
 
-        var commit = ChangesCommitted.Of([moved], DateTimeOffset.UnixEpoch).Single();
+        var commit = ChangesCommitted.Of([moved], DateTimeOffset.UnixEpoch, trace: null).Single();
 
         Assert.Equal(["s:org-1", "s:org-2"], commit.Scopes.Order());
     }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Net;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using ManaSync.Testing;
 using ManaSync.Tests.Support;
@@ -57,5 +58,18 @@ public sealed class MetricsTests(AppFixture app) : SyncTest(app)
         Assert.True(Value(after, "mana_sync_conflicts_total") - Value(before, "mana_sync_conflicts_total") >= 1);
         Assert.True(Value(after, "mana_sync_push_batch_size_count") - Value(before, "mana_sync_push_batch_size_count") >= 2);
         Assert.Matches("http_request_duration_seconds_count\\{[^}]*endpoint=\"/sync/\\{appId\\}\"", after);
+        // The stack's own meters, through the same exporter: Wolverine's handling of the commit notice, Marten's appends.
+        Assert.Matches("wolverine_[a-z_]*_wolverine_execution_time_count\\{[^}]*message_type=\"ManaSync.Web.Features.Live.ChangesCommitted\"", after);
+        Assert.Matches("marten_marten_event_append\\{[^}]*event_type=\"change_recorded\"", after);
+        Assert.Matches("npgsql_db_client_commands_duration_count", after);
+
+        // Every metric the Grafana dashboard shows is one this server serves.
+        var dashboard = JsonNode.Parse(File.ReadAllText(Path.Combine(ServerProcess.RepositoryRoot(), "docs", "grafana", "manasync.json")))!;
+        var shown = dashboard["panels"]!.AsArray().SelectMany(panel => panel!["targets"]!.AsArray())
+            .SelectMany(target => Regex.Matches(target!["expr"]!.GetValue<string>(), "(?<![\\w\"])(mana_sync|http|npgsql|marten|process|system_runtime)_[a-z_]+")
+                .Select(match => match.Value))
+            .Distinct().ToList();
+        Assert.NotEmpty(shown);
+        Assert.All(shown, metric => Assert.Matches($"(?m)^{metric}[{{ ]", after));
     }
 }

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using ManaSync.Web.Infrastructure.Sharding;
+using ManaSync.Web.Infrastructure.Tracing;
 using Npgsql;
 using Wolverine;
 using Wolverine.Runtime;
@@ -10,7 +12,7 @@ namespace ManaSync.Web.Features.Live;
 /// its own database) and hands them to this node's <see cref="ChangesCommittedHandler"/> through Wolverine's local
 /// queue. After a lost connection it reconnects and wakes every subscriber, since notifications sent meanwhile are gone.
 /// </summary>
-public sealed class ChangeListener(ShardDatabases shards, LiveHub hub, IWolverineRuntime wolverine, ILogger<ChangeListener> logger)
+public sealed class ChangeListener(ShardDatabases shards, LiveHub hub, IWolverineRuntime wolverine, TraceNode node, ILogger<ChangeListener> logger)
     : BackgroundService
 {
     private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
@@ -45,8 +47,15 @@ public sealed class ChangeListener(ShardDatabases shards, LiveHub hub, IWolverin
 
     private void Dispatch(string payload)
     {
-        if (CommitNotice.Read(payload) is { } commit) _ = PublishAsync(commit);
-        else logger.LogWarning("Ignored a malformed change notification");
+        if (CommitNotice.Read(payload) is not { } commit)
+        {
+            logger.LogWarning("Ignored a malformed change notification");
+            return;
+        }
+        // The write's trace goes on here: Wolverine's handling, and the deliveries it leads to, are children of this span.
+        using var heard = SyncTracing.Source.StartActivity(SyncTracing.NoticeHeard, ActivityKind.Consumer, SyncTracing.ContextOf(commit.Trace) ?? default);
+        heard?.SetTag(SyncTracing.NodeTag, node.Id);
+        _ = PublishAsync(commit);
     }
 
     /// <summary>Hands the commit over without waiting for it: Npgsql raises notifications on its reading thread.</summary>

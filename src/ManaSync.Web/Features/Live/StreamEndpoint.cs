@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Threading.Channels;
 using ManaSync.Web.Auth;
@@ -6,6 +7,7 @@ using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
 using ManaSync.Web.Infrastructure.Preamble;
+using ManaSync.Web.Infrastructure.Tracing;
 using Wolverine.Http;
 
 namespace ManaSync.Web.Features.Live;
@@ -31,7 +33,7 @@ public static class StreamEndpoint
 
     [WolverineGet("/sync/{appId}/stream"), BillingGated]
     public static async Task Get(string appId, [NotBody] Caller caller, HttpContext http, CallerSessions sessions, LiveHub hub,
-        LiveConnections connections, ServerSettings settings, TimeProvider time,
+        LiveConnections connections, ServerSettings settings, TimeProvider time, TraceNode node,
         IHostApplicationLifetime lifetime)
     {
         var resumeFrom = http.Request.Headers["Last-Event-ID"].ToString() is { Length: > 0 } lastEventId
@@ -57,10 +59,16 @@ public static class StreamEndpoint
 
         // Subscribe before reading the backlog, so a commit in between still wakes the stream.
         var wake = Channel.CreateBounded<bool>(new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite });
+        var causes = new LiveCauses();
+        var stream = Activity.Current?.Context;
         using var subscription = hub.Subscribe(scopes,
             commit => commit.AppId == appId && commit.Scopes.Intersect(scopes).Any() &&
                       (collections is null || commit.Tables.Count == 0 || commit.Tables.Intersect(collections).Any()),
-            _ => wake.Writer.TryWrite(true));
+            commit =>
+            {
+                causes.Add(LiveCause.Of(commit));
+                wake.Writer.TryWrite(true);
+            });
         using var registration = connections.Open(userId);
 
         var sse = new SseWriter(http.Response, WriteTimeout);
@@ -73,6 +81,7 @@ public static class StreamEndpoint
             {
                 if (reread.Due)
                 {
+                    using var delivery = LiveCause.StartDelivery(causes.Take(), "sse", node, stream);
                     try
                     {
                         FeedPage page;

@@ -1,9 +1,11 @@
+using System.Diagnostics;
 using System.Net.WebSockets;
 using System.Text.Json;
 using System.Threading.Channels;
 using ManaSync.Web.Auth;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
+using ManaSync.Web.Infrastructure.Tracing;
 
 namespace ManaSync.Web.Features.Live;
 
@@ -17,7 +19,7 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, WebSocketS
 {
     /// <summary>What every session needs from the host.</summary>
     public sealed record Services(TokenValidator Tokens, Memberships Memberships, LiveHub Hub, LiveConnections Connections,
-        TimeProvider Time);
+        TimeProvider Time, TraceNode Node);
 
     public static readonly TimeSpan AuthTimeout = TimeSpan.FromSeconds(10);
     public const int MaxMessageBytes = 10 * 1024 * 1024;
@@ -27,6 +29,9 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, WebSocketS
     private readonly Channel<Outgoing> _outbox = Channel.CreateBounded<Outgoing>(
         new BoundedChannelOptions(OutboxCapacity) { SingleReader = true });
     private volatile bool _overflowed;
+
+    /// <summary>The socket's own span (its upgrade request's), which every delivery links to.</summary>
+    private readonly ActivityContext? _connection = Activity.Current?.Context;
 
     public async Task RunAsync(CancellationToken cancellation)
     {
@@ -42,7 +47,7 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, WebSocketS
                 commit =>
                 {
                     if (commit is not null)
-                        Enqueue(new Message(new { type = "sync-available", appId = commit.AppId, tables = commit.Tables }));
+                        Enqueue(new Message(new { type = "sync-available", appId = commit.AppId, tables = commit.Tables }, LiveCause.Of(commit)));
                     // Commits may have gone unheard (the change listener lost its connection, e.g. in a failover):
                     // a socket of one app is told to pull. One of all apps cannot be told which app to pull.
                     else if (appId is not null)
@@ -152,9 +157,12 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, WebSocketS
             {
                 switch (item)
                 {
-                    case Message { Payload: var payload } when socket.State == WebSocketState.Open:
-                        var bytes = JsonSerializer.SerializeToUtf8Bytes(payload, WireJson.Options);
-                        await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellation);
+                    case Message { Payload: var payload, Cause: var cause } when socket.State == WebSocketState.Open:
+                        using (LiveCause.StartDelivery(cause is { } known ? [known] : [], "websocket", services.Node, _connection))
+                        {
+                            var bytes = JsonSerializer.SerializeToUtf8Bytes(payload, WireJson.Options);
+                            await socket.SendAsync(bytes, WebSocketMessageType.Text, endOfMessage: true, cancellation);
+                        }
                         break;
                     case Closing closing:
                         await CloseOutputAsync(closing.Status, closing.Reason);
@@ -199,7 +207,8 @@ public sealed class WebSocketSession(WebSocket socket, string? appId, WebSocketS
 
     private abstract record Outgoing;
 
-    private sealed record Message(object Payload) : Outgoing;
+    /// <param name="Cause">The commit that made it, when traced: its sending is a delivery span.</param>
+    private sealed record Message(object Payload, LiveCause? Cause = null) : Outgoing;
 
     private sealed record Closing(WebSocketCloseStatus Status, string Reason) : Outgoing;
 }

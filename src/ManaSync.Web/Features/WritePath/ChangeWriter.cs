@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using ManaSync.Events;
 using ManaSync.Events.Upcasting;
 using ManaSync.Projections.Records;
@@ -5,6 +6,7 @@ using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure.Isolation;
 using ManaSync.Web.Infrastructure.Sharding;
+using ManaSync.Web.Infrastructure.Tracing;
 using Marten;
 using Npgsql;
 
@@ -92,6 +94,7 @@ public static class ChangeWriter
     private static async Task<WriteOutcome> StoreOnceAsync(WriteRequest request, IAsyncEnumerable<IReadOnlyList<IncomingChange>> chunks,
         CancellationToken cancellation)
     {
+        using var span = SyncTracing.Source.StartActivity(SyncTracing.Write);
         await using var scope = await request.Begin(cancellation);
         var locks = new HashSet<string>();
         // Events another shard decides may arrive in this transaction: their locks are taken first, as every other part's are.
@@ -122,7 +125,9 @@ public static class ChangeWriter
         if (request.Exchange is { } exchange && await exchange(leaving, cancellation) is { Count: > 0 } arrivals)
             await StoreArrivalsAsync(scope, arrivals, position, locks, request, cancellation);
         if (request.BeforeCommit is { } beforeCommit) await beforeCommit(scope, cancellation);
-        await scope.CommitAsync(cancellation);
+        using (SyncTracing.Source.StartActivity(SyncTracing.Commit)) await scope.CommitAsync(cancellation);
+        span?.SetTag("manasync.stored", stored);
+        span?.SetTag("manasync.skipped", skipped);
         return new WriteOutcome(stored, skipped, conflicts, null);
     }
 
@@ -137,7 +142,10 @@ public static class ChangeWriter
         // stream by stream: the same order for a push (one stream); otherwise the projection merges again.
         if (merged is not null) MergedViews.Hand(session, events, merged);
         // A chunk's notices go with its events; an import of several chunks announces each (a reread more, no change missed).
-        foreach (var notice in ChangesCommitted.Of(events, request.Time.GetUtcNow())) CommitNotice.Queue(session, notice);
+        var notices = ChangesCommitted.Of(events, request.Time.GetUtcNow(), SyncTracing.CurrentTraceparent()).ToList();
+        foreach (var notice in notices) CommitNotice.Queue(session, notice);
+        if (Activity.Current is { Recorded: true } traced)
+            traced.AddEvent(new ActivityEvent(SyncTracing.NoticeSent, tags: new ActivityTagsCollection { ["manasync.notices"] = notices.Count }));
         await session.SaveChangesAsync(cancellation);
     }
 
@@ -179,6 +187,8 @@ public static class ChangeWriter
     private static async Task<(WriteDecision, Dictionary<string, RecordView>)> DecideUnderLocksAsync(CallerSession<IDocumentSession> scope,
         IReadOnlyList<IncomingChange> chunk, int firstIndex, HashSet<string> locks, WriteRequest request, CancellationToken cancellation)
     {
+        using var span = SyncTracing.Source.StartActivity(SyncTracing.Decide);
+        span?.SetTag("manasync.changes", chunk.Count);
         var newLocks = chunk.Select(change => WriteLocks.StreamLockKey(WriteLocks.Stream(change.AppId, change.UserId)))
             .Concat(WriteLocks.SpaceLockKeys(chunk.Select(change => (change.AppId, change.UserId, change.Space))))
             .Where(locks.Add)

@@ -3,6 +3,7 @@ using ManaSync.Web.Configuration;
 using ManaSync.Projections.Records;
 using ManaSync.Web.Features.Sync;
 using ManaSync.Web.Infrastructure.Sharding;
+using ManaSync.Web.Infrastructure.Tracing;
 using Marten;
 using SessionOptions = Marten.Services.SessionOptions;
 using Npgsql;
@@ -57,10 +58,16 @@ public sealed class CallerSessions(IDocumentStore store, IReadOnlyDictionary<str
         return AllShards.Where(homes.Contains).ToList();
     }
 
-
-
     /// <summary>One page of the caller's feed: from main alone, or with shards from every shard holding the caller's scopes.</summary>
     public async Task<FeedPage> ReadFeedAsync(Caller caller, FeedRequest request, CancellationToken cancellation)
+    {
+        using var span = SyncTracing.Source.StartActivity(SyncTracing.FeedRead);
+        var page = await ReadFeedUntracedAsync(caller, request, cancellation);
+        span?.SetTag("manasync.changes", page.Entries.Count);
+        return page;
+    }
+
+    private async Task<FeedPage> ReadFeedUntracedAsync(Caller caller, FeedRequest request, CancellationToken cancellation)
     {
         if (!Sharded)
         {

@@ -5,6 +5,7 @@ using ManaSync.Web.Features.Live;
 using ManaSync.Web.Features.Tenancy;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Infrastructure.Isolation;
+using ManaSync.Web.Infrastructure.Tracing;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Hosting;
 using System;
@@ -24,10 +25,11 @@ namespace Internal.Generated.WolverineHandlers
         private readonly ManaSync.Web.Features.Tenancy.Memberships _memberships;
         private readonly ManaSync.Web.Infrastructure.Isolation.CallerSessions _callerSessions;
         private readonly ManaSync.Web.Infrastructure.LiveConnections _liveConnections;
+        private readonly ManaSync.Web.Infrastructure.Tracing.TraceNode _traceNode;
         private readonly Microsoft.Extensions.Hosting.IHostApplicationLifetime _hostApplicationLifetime;
         private readonly System.TimeProvider _timeProvider;
 
-        public GET_sync_appId_stream(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, ManaSync.Web.Configuration.ServerSettings serverSettings, ManaSync.Web.Features.Live.LiveHub liveHub, ManaSync.Web.Features.Tenancy.BillingGate billingGate, ManaSync.Web.Features.Tenancy.Memberships memberships, ManaSync.Web.Infrastructure.Isolation.CallerSessions callerSessions, ManaSync.Web.Infrastructure.LiveConnections liveConnections, Microsoft.Extensions.Hosting.IHostApplicationLifetime hostApplicationLifetime, System.TimeProvider timeProvider) : base(wolverineHttpOptions)
+        public GET_sync_appId_stream(Wolverine.Http.WolverineHttpOptions wolverineHttpOptions, ManaSync.Web.Configuration.ServerSettings serverSettings, ManaSync.Web.Features.Live.LiveHub liveHub, ManaSync.Web.Features.Tenancy.BillingGate billingGate, ManaSync.Web.Features.Tenancy.Memberships memberships, ManaSync.Web.Infrastructure.Isolation.CallerSessions callerSessions, ManaSync.Web.Infrastructure.LiveConnections liveConnections, ManaSync.Web.Infrastructure.Tracing.TraceNode traceNode, Microsoft.Extensions.Hosting.IHostApplicationLifetime hostApplicationLifetime, System.TimeProvider timeProvider) : base(wolverineHttpOptions)
         {
             _wolverineHttpOptions = wolverineHttpOptions;
             _serverSettings = serverSettings;
@@ -36,6 +38,7 @@ namespace Internal.Generated.WolverineHandlers
             _memberships = memberships;
             _callerSessions = callerSessions;
             _liveConnections = liveConnections;
+            _traceNode = traceNode;
             _hostApplicationLifetime = hostApplicationLifetime;
             _timeProvider = timeProvider;
         }
@@ -69,7 +72,7 @@ namespace Internal.Generated.WolverineHandlers
 
             
             // The actual HTTP request handler execution
-            await ManaSync.Web.Features.Live.StreamEndpoint.Get(appId, caller, httpContext, _callerSessions, _liveHub, _liveConnections, _serverSettings, _timeProvider, _hostApplicationLifetime).ConfigureAwait(false);
+            await ManaSync.Web.Features.Live.StreamEndpoint.Get(appId, caller, httpContext, _callerSessions, _liveHub, _liveConnections, _serverSettings, _timeProvider, _traceNode, _hostApplicationLifetime).ConfigureAwait(false);
 
             // Wolverine automatically sets the status code to 204 for empty responses
             if (httpContext.Response is { HasStarted: false, StatusCode: 200 }) httpContext.Response.StatusCode = 204;
