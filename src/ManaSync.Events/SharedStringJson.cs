@@ -7,9 +7,9 @@ namespace ManaSync.Events;
 
 /// <summary>
 /// Reads an id that nearly every event repeats (user, app, table, client, scope) as one shared string: a rebuild
-/// reads millions of events and keeps each winning write's ids in memory, and a copy per event was garbage for the
-/// collector to copy while every request waited (docs/benchmarks.md "Rebuild"). The first
-/// <see cref="Capacity"/> distinct ids are shared; later ones are read as usual.
+/// reads millions of events and keeps each winning write's ids in memory, and a copy per event was one more young
+/// object for every garbage collection to move, while it stops the requests' threads too (docs/benchmarks.md
+/// "Rebuild"). The first <see cref="Capacity"/> distinct ids are shared; later ones are read as usual.
 /// </summary>
 public sealed class SharedStringJson : JsonConverter<string>
 {

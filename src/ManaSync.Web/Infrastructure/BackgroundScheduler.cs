@@ -35,7 +35,18 @@ public sealed class BackgroundScheduler : TaskScheduler, IDisposable
         foreach (var task in _queue.GetConsumingEnumerable()) TryExecuteTask(task);
     }
 
-    protected override void QueueTask(Task task) => _queue.Add(task);
+    protected override void QueueTask(Task task)
+    {
+        try
+        {
+            _queue.Add(task);
+        }
+        catch (InvalidOperationException)
+        {
+            // Work left running when the scheduler ended (a read a failed rebuild abandoned) still finishes, on the pool.
+            ThreadPool.QueueUserWorkItem(_ => TryExecuteTask(task));
+        }
+    }
 
     /// <summary>Inline only on its own threads: a continuation must not run at the priority of the thread that completed it.</summary>
     protected override bool TryExecuteTaskInline(Task task, bool taskWasPreviouslyQueued) =>

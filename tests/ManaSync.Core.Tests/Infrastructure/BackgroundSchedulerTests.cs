@@ -35,6 +35,23 @@ public sealed class BackgroundSchedulerTests
         Assert.Equal("broken", failure.Message);
     }
 
+    [Fact]
+    public async Task Work_left_running_when_the_scheduler_ends_still_finishes()
+    {
+        var release = new TaskCompletionSource();
+        Task<int> abandoned;
+        using (var scheduler = new BackgroundScheduler("test", threads: 1))
+            abandoned = await scheduler.RunAsync(() => Task.FromResult(Continue(release.Task)));
+        release.SetResult();
+        Assert.Equal(42, await abandoned.WaitAsync(TimeSpan.FromSeconds(10)));
+
+        static async Task<int> Continue(Task released)
+        {
+            await released;
+            return 42;
+        }
+    }
+
     /// <summary>The calling thread's nice value (field 19 of its stat line; the command name before it is in parentheses).</summary>
     private static int Nice() =>
         int.Parse(File.ReadAllText("/proc/thread-self/stat").Split(") ")[1].Split(' ')[16]);

@@ -1,3 +1,4 @@
+using System.Collections.ObjectModel;
 using System.Diagnostics;
 using Alba;
 using ManaSync.Testing;
@@ -21,7 +22,7 @@ public sealed class TracingFixture : IAsyncLifetime
 {
     public IAlbaHost Node1 { get; private set; } = null!;
     public IAlbaHost Node2 { get; private set; } = null!;
-    public List<Activity> Spans { get; } = [];
+    public SpanList Spans { get; } = new();
     public OtlpReceiver Receiver { get; private set; } = null!;
 
     public async Task InitializeAsync()
@@ -48,17 +49,28 @@ public sealed class TracingFixture : IAsyncLifetime
     public static string TokenFor(IAlbaHost host, string userId) =>
         Ed25519Tokens.Issue(host.Services.GetRequiredService<DevIssuer>().Key, userId, TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
 
-    /// <summary>The spans recorded so far (the list is written as spans end).</summary>
-    public List<Activity> Recorded()
-    {
-        lock (Spans) return [.. Spans];
-    }
+    /// <summary>The spans recorded so far.</summary>
+    public List<Activity> Recorded() => Spans.Snapshot();
 
     public async Task DisposeAsync()
     {
         await Node1.DisposeAsync();
         await Node2.DisposeAsync();
         await Receiver.DisposeAsync();
+    }
+}
+
+/// <summary>The in-memory exporter's list, safe to read while spans of every test in the process end and are added.</summary>
+public sealed class SpanList : Collection<Activity>
+{
+    protected override void InsertItem(int index, Activity item)
+    {
+        lock (Items) base.InsertItem(index, item);
+    }
+
+    public List<Activity> Snapshot()
+    {
+        lock (Items) return [.. Items];
     }
 }
 
