@@ -91,6 +91,19 @@ public sealed class TracingTests(TracingFixture tracing)
             span => span.OperationName == SyncTracing.NoticeHeard && Tag(span, SyncTracing.NodeTag) == node2);
     }
 
+    [Fact]
+    public async Task Query_string_values_are_redacted_in_request_spans()
+    {
+        var (app, table) = ($"app{Guid.NewGuid():N}", $"table{Guid.NewGuid():N}");
+        (await new SyncClient(tracing.Node1.Server.CreateClient(), TracingFixture.TokenFor(tracing.Node1, "tracer"), "device-1")
+            .PullAsync(app, table)).AssertStatus(HttpStatusCode.OK);
+
+        var pull = await EventuallyAsync(() => tracing.Recorded().FirstOrDefault(span =>
+            span.Kind == ActivityKind.Server && Tag(span, "url.path") == $"/sync/{app}/pull"));
+        Assert.Contains("collection=", Tag(pull, "url.query"));
+        Assert.DoesNotContain(table, Tag(pull, "url.query"));
+    }
+
     private static string? Tag(Activity span, string name) => span.GetTagItem(name)?.ToString();
 
     private static List<Activity> Ancestors(Activity span, IReadOnlyDictionary<ActivitySpanId, Activity> byId)
