@@ -55,7 +55,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// <summary>
     /// Views written per statement (and transaction) by a flush. Small: while one runs, its transaction id is below every
     /// new commit, so a pull or push answering with the feed waits for it (the commit horizon, <see cref="ChangeFeed"/>);
-    /// at 1,000 views (30–50 ms each) pulls' p99 during a rebuild was 2.0–2.2× its p99 without, at 200 1.6× (docs/benchmarks.md).
+    /// at 1,000 views (30–50 ms each) pulls' p99 during a rebuild was 2.0–2.2× its p99 without, at 200 1.6–1.7× (docs/benchmarks.md).
     /// </summary>
     private const int FlushChunk = 200;
 
