@@ -83,7 +83,7 @@ public static class ExportScenario
     }
 
     /// <summary>100 records per 1,000 events, each updated over and over: an account with long histories.</summary>
-    private static async IAsyncEnumerable<ChangeRecorded> Generate(int count, [EnumeratorCancellation] CancellationToken cancellation = default)
+    internal static async IAsyncEnumerable<ChangeRecorded> Generate(int count, [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         var start = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
         for (var i = 0; i < count; i++)

@@ -15,6 +15,7 @@ var scenarios = new Dictionary<string, Func<string[], Task>>
     ["rebuild"] = RebuildScenario.RunAsync,
     ["audit"] = AuditScenario.RunAsync,
     ["tracing"] = TracingScenario.RunAsync,
+    ["merge"] = MergeScenario.RunAsync,
 };
 
 if (args.Length == 0 || !scenarios.TryGetValue(args[0], out var scenario))
