@@ -159,6 +159,17 @@ public static class PushScenario
     internal sealed record Run(List<double> Latencies, int Errors, double Rate = 0, CpuUse Cpu = default, List<double>? SendLag = null,
         long EventsBefore = 0);
 
+    /// <summary>
+    /// The closed loop of new records on a started server: <see cref="Users"/> devices of users of their own, batches of
+    /// <see cref="BatchSize"/>, the server's CPU measured (what the shards, replication and tracing scenarios compare).
+    /// </summary>
+    internal static Task<Run> ClosedLoopOfInsertsAsync(ProductionServer server)
+    {
+        var devices = Enumerable.Range(0, Users).Select(u => new Device(server.ClientFor($"user-{u}", $"device-{u}"), u, BatchSize)).ToList();
+        return ClosedLoopAsync(devices.Count, device => devices[device].PushAsync(devices[device].NextBatch(updates: false)),
+            () => CpuUse.Now(server.Server.ProcessId));
+    }
+
     /// <param name="send">Sends the next batch of a device (by number); false when it was refused.</param>
     /// <param name="cpuNow">The CPU time the servers measured have used so far.</param>
     internal static async Task<Run> ClosedLoopAsync(int devices, Func<int, Task<bool>> send, Func<CpuUse> cpuNow)

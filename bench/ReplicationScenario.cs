@@ -40,10 +40,7 @@ public static class ReplicationScenario
     {
         var raw = await RawPostgres.InsertChangeRowsAsync(primary, PushScenario.BatchSize, PushScenario.RawClients, PushScenario.Measured);
         await using var server = await ProductionServer.StartAsync(databaseUrl);
-        var devices = Enumerable.Range(0, PushScenario.Users)
-            .Select(u => new PushScenario.Device(server.ClientFor($"user-{u}", $"device-{u}"), u, PushScenario.BatchSize)).ToList();
-        var run = await PushScenario.ClosedLoopAsync(devices.Count, device => devices[device].PushAsync(devices[device].NextBatch(updates: false)),
-            () => CpuUse.Now(server.Server.ProcessId));
+        var run = await PushScenario.ClosedLoopOfInsertsAsync(server);
         return new Measurement(raw.TransactionsPerSecond * PushScenario.BatchSize,
             run.Latencies.Count * PushScenario.BatchSize / PushScenario.Measured.TotalSeconds,
             Stats.Percentile(run.Latencies, 50), Stats.Percentile(run.Latencies, 99), run.Errors);

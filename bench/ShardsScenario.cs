@@ -32,10 +32,7 @@ public static class ShardsScenario
             var (main, settings) = await DatabasesAsync(shards);
             if (weights is not null) settings["SHARD_WEIGHTS"] = weights;
             await using var server = await ProductionServer.StartAsync(main, settings);
-            var devices = Enumerable.Range(0, PushScenario.Users)
-                .Select(u => new PushScenario.Device(server.ClientFor($"user-{u}", $"device-{u}"), u, PushScenario.BatchSize)).ToList();
-            var run = await PushScenario.ClosedLoopAsync(devices.Count, device => devices[device].PushAsync(devices[device].NextBatch(updates: false)),
-                () => CpuUse.Now(server.Server.ProcessId));
+            var run = await PushScenario.ClosedLoopOfInsertsAsync(server);
             pushes.Add((setup, run.Latencies.Count * PushScenario.BatchSize / PushScenario.Measured.TotalSeconds,
                 Stats.Percentile(run.Latencies, 50), Stats.Percentile(run.Latencies, 99), run.Errors));
         }

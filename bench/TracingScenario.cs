@@ -26,10 +26,7 @@ public static class TracingScenario
                     }
                     : [];
                 await using var server = await ProductionServer.StartAsync(settings: settings);
-                var devices = Enumerable.Range(0, PushScenario.Users)
-                    .Select(u => new PushScenario.Device(server.ClientFor($"user-{u}", $"device-{u}"), u, PushScenario.BatchSize)).ToList();
-                var run = await PushScenario.ClosedLoopAsync(devices.Count, device => devices[device].PushAsync(devices[device].NextBatch(updates: false)),
-                    () => CpuUse.Now(server.Server.ProcessId));
+                var run = await PushScenario.ClosedLoopOfInsertsAsync(server);
                 results.Add((traced, run.Latencies.Count * PushScenario.BatchSize / PushScenario.Measured.TotalSeconds,
                     Stats.Percentile(run.Latencies, 99), run.Cpu.Server.TotalMilliseconds / run.Latencies.Count, run.Errors));
                 Console.WriteLine($"round {round + 1}, tracing {(traced ? "on" : "off")}: {results[^1].ChangesPerSecond:F0} changes/s");

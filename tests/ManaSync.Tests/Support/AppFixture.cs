@@ -58,8 +58,11 @@ public class AppFixture : IAsyncLifetime
     public IDocumentStore Store => Host.Services.GetRequiredService<IDocumentStore>();
 
     /// <summary>A real EdDSA token from the development issuer.</summary>
-    public string TokenFor(string userId, string? scope = null) =>
-        Ed25519Tokens.Issue(Host.Services.GetRequiredService<DevIssuer>().Key, userId, TimeSpan.FromHours(1), DateTimeOffset.UtcNow, scope);
+    public string TokenFor(string userId, string? scope = null) => TokenFor(Host, userId, scope);
+
+    /// <summary>A real EdDSA token from a Development host's own issuer.</summary>
+    public static string TokenFor(IAlbaHost host, string userId, string? scope = null) =>
+        Ed25519Tokens.Issue(host.Services.GetRequiredService<DevIssuer>().Key, userId, TimeSpan.FromHours(1), DateTimeOffset.UtcNow, scope);
 
     public SyncClient ClientFor(string userId, string? clientId = null) => new(Client, TokenFor(userId), clientId);
 

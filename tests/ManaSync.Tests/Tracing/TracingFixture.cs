@@ -2,8 +2,6 @@ using System.Collections.ObjectModel;
 using System.Diagnostics;
 using Alba;
 using ManaSync.Testing;
-using ManaSync.Web.Auth;
-using ManaSync.Web.Features.Dev;
 using ManaSync.Web.Infrastructure.Tracing;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
@@ -45,9 +43,6 @@ public sealed class TracingFixture : IAsyncLifetime
         });
 
     public static string NodeOf(IAlbaHost host) => host.Services.GetRequiredService<TraceNode>().Id;
-
-    public static string TokenFor(IAlbaHost host, string userId) =>
-        Ed25519Tokens.Issue(host.Services.GetRequiredService<DevIssuer>().Key, userId, TimeSpan.FromHours(1), DateTimeOffset.UtcNow);
 
     /// <summary>The spans recorded so far.</summary>
     public List<Activity> Recorded() => Spans.Snapshot();

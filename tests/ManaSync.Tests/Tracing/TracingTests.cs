@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Text;
 using ManaSync.Testing;
+using ManaSync.Tests.Support;
 using ManaSync.Web.Infrastructure.Tracing;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Trace;
@@ -19,8 +20,8 @@ public sealed class TracingTests(TracingFixture tracing)
     {
         var user = $"tracer-{Guid.NewGuid():N}";
         var secret = $"secret title {Guid.NewGuid():N}";
-        var pushToken = TracingFixture.TokenFor(tracing.Node1, user);
-        var streamToken = TracingFixture.TokenFor(tracing.Node2, user);
+        var pushToken = AppFixture.TokenFor(tracing.Node1, user);
+        var streamToken = AppFixture.TokenFor(tracing.Node2, user);
         await using var stream = await SseStream.OpenAsync(tracing.Node2.Server.CreateClient(), "/sync/todo/stream?collections=tasks", streamToken);
         Assert.Equal(HttpStatusCode.OK, stream.Response.StatusCode);
 
@@ -74,9 +75,9 @@ public sealed class TracingTests(TracingFixture tracing)
     {
         var user = $"tracer-{Guid.NewGuid():N}";
         using var socket = await tracing.Node2.Server.CreateWebSocketClient().ConnectAsync(new Uri("ws://localhost/ws/todo"), CancellationToken.None);
-        await socket.SendJsonAsync(new { type = "auth", token = TracingFixture.TokenFor(tracing.Node2, user) });
+        await socket.SendJsonAsync(new { type = "auth", token = AppFixture.TokenFor(tracing.Node2, user) });
         Assert.Equal("auth-ok", (await socket.ReceiveJsonAsync())!["type"]!.GetValue<string>());
-        var pushed = await new SyncClient(tracing.Node1.Server.CreateClient(), TracingFixture.TokenFor(tracing.Node1, user), "device-1")
+        var pushed = await new SyncClient(tracing.Node1.Server.CreateClient(), AppFixture.TokenFor(tracing.Node1, user), "device-1")
             .PushAsync("todo", Batch(Insert("tasks", "t1", new { title = "x" })));
         pushed.AssertStatus(HttpStatusCode.OK);
         Assert.Equal("sync-available", (await socket.ReceiveJsonAsync())!["type"]!.GetValue<string>());
@@ -95,7 +96,7 @@ public sealed class TracingTests(TracingFixture tracing)
     public async Task Query_string_values_are_redacted_in_request_spans()
     {
         var (app, table) = ($"app{Guid.NewGuid():N}", $"table{Guid.NewGuid():N}");
-        (await new SyncClient(tracing.Node1.Server.CreateClient(), TracingFixture.TokenFor(tracing.Node1, "tracer"), "device-1")
+        (await new SyncClient(tracing.Node1.Server.CreateClient(), AppFixture.TokenFor(tracing.Node1, "tracer"), "device-1")
             .PullAsync(app, table)).AssertStatus(HttpStatusCode.OK);
 
         var pull = await EventuallyAsync(() => tracing.Recorded().FirstOrDefault(span =>
