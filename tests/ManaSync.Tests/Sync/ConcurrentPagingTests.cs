@@ -97,6 +97,38 @@ public sealed class ConcurrentPagingTests(TenancyFixture app) : IAsyncLifetime
         Assert.Empty(again);
     }
 
+    /// <summary>A rebuild writes its new view in transactions that say they are off the feed: reads do not wait for them.</summary>
+    [Fact]
+    public async Task A_read_does_not_wait_for_an_older_transaction_that_writes_nothing_the_feed_reads()
+    {
+        var offFeed = await HoldTransactionIdAsync(OffFeedWrites.MarkSql);
+        (await App.ClientFor("alice", "a").PushAsync("todo", Batch(Insert("tasks", "first", new { })))).AssertStatus(HttpStatusCode.OK);
+        var reader = App.ClientFor("alice", "reader");
+        var page = (await reader.PullAsync("todo", "tasks")).AssertStatus(HttpStatusCode.OK);
+        await offFeed.RollbackAsync();
+        await offFeed.DisposeAsync();
+        var (again, _) = await reader.PullAllAsync("todo", "tasks", page.Cursor);
+
+        Assert.Equal(["first"], page.Changes.Select(change => change["id"]!.GetValue<string>()));
+        Assert.Empty(again);
+    }
+
+    [Fact]
+    public async Task A_read_still_waits_for_an_older_writer_beside_a_transaction_off_the_feed()
+    {
+        await using var offFeed = await HoldTransactionIdAsync(OffFeedWrites.MarkSql);
+        var older = await HoldTransactionIdAsync();
+        (await App.ClientFor("alice", "a").PushAsync("todo", Batch(Insert("tasks", "first", new { })))).AssertStatus(HttpStatusCode.OK);
+        var reader = App.ClientFor("alice", "reader");
+        var page = (await reader.PullAsync("todo", "tasks")).AssertStatus(HttpStatusCode.OK);
+        await older.RollbackAsync();
+        await older.DisposeAsync();
+        var (rest, _) = await reader.PullAllAsync("todo", "tasks", page.Cursor);
+
+        Assert.Empty(page.Changes);
+        Assert.Equal(["first"], rest.Select(change => change["id"]!.GetValue<string>()));
+    }
+
     [Fact]
     public async Task A_paging_reader_sees_each_of_5000_records_sharing_one_timestamp_once_though_ten_batches_commit_late()
     {
@@ -187,12 +219,13 @@ public sealed class ConcurrentPagingTests(TenancyFixture app) : IAsyncLifetime
     }
 
     /// <summary>A transaction that holds a transaction id (and so the commit horizon) until it ends.</summary>
-    private async Task<HeldTransaction> HoldTransactionIdAsync()
+    /// <param name="first">A statement it runs before it takes the id.</param>
+    private async Task<HeldTransaction> HoldTransactionIdAsync(string first = "select")
     {
         var connection = new NpgsqlConnection(App.ConnectionString);
         await connection.OpenAsync();
         var transaction = await connection.BeginTransactionAsync();
-        await using var take = new NpgsqlCommand("select pg_current_xact_id()", connection, transaction);
+        await using var take = new NpgsqlCommand($"{first}; select pg_current_xact_id()", connection, transaction);
         await take.ExecuteNonQueryAsync();
         return new HeldTransaction(connection, transaction);
     }

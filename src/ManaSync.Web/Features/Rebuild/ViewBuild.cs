@@ -22,8 +22,9 @@ namespace ManaSync.Web.Features.Rebuild;
 /// them, which the live projection followed) into views held in memory, a page at a time (the next page read while one
 /// merges), and written to <see cref="Table"/> every <paramref name="viewsPerFlush"/> changed views, followed by the progress
 /// (<see cref="RebuildProgress"/>), so a build killed at any point resumes from its last flush. The table gets the live
-/// one's indexes (but its key) only once built: creating them then costs less than keeping them up to date while it fills. Writes are short
-/// transactions: one holding a transaction id holds every reader's cursor below it.</para>
+/// one's indexes (but its key) only once built: creating them then costs less than keeping them up to date while it fills. Its writes say
+/// they are off the feed (<see cref="OffFeedWrites"/>): a transaction id holds every reader's cursor below it, and reads
+/// do not wait for these.</para>
 /// <para><b>Late commits.</b> A writer takes its <c>seq_id</c> when it inserts, and may commit after a page with higher
 /// ones was read: those events are invisible to that page. Every page therefore notes the transactions running when it
 /// was read (their rows are the only ones below its end it may have missed) and later pages read those transactions'
@@ -53,16 +54,16 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     private static readonly TimeSpan FlushEvery = TimeSpan.FromMinutes(1);
 
     /// <summary>
-    /// Views written per statement (and transaction) by a flush. Small: while one runs, its transaction id is below every
-    /// new commit, so a pull or push answering with the feed waits for it (the commit horizon, <see cref="ChangeFeed"/>);
-    /// at 1,000 views (30–50 ms each) pulls' p99 during a rebuild was 2.0–2.2× its p99 without, at 200 1.6–1.7× (docs/benchmarks.md).
+    /// Views written per statement (and transaction) by a flush: small (5–10 ms), so that a build pausing after each while
+    /// requests work leaves them PostgreSQL often.
     /// </summary>
     private const int FlushChunk = 200;
 
     private readonly RecordViewUpsert _upsert = new(Schema, Table);
-    private readonly Stopwatch _reading = new(), _merging = new(), _writing = new(), _comparing = new(), _switching = new(), _locking = new();
+    private readonly Stopwatch _reading = new(), _merging = new(), _writing = new(), _indexing = new(), _comparing = new(), _switching = new(), _locking = new();
+    private readonly Stopwatch _open = Stopwatch.StartNew();
     private readonly Stopwatch _sinceFlush = Stopwatch.StartNew();
-    private long _viewsWritten;
+    private long _viewsWritten, _pausedTicks;
     private readonly Dictionary<string, RecordView> _cache = new();
     private readonly HashSet<string> _dirty = [];
 
@@ -137,39 +138,59 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     }
 
     /// <summary>
-    /// Writes the views changed since the last flush, then this progress: where a resumed build starts. Each part is its
-    /// own short transaction, since a writing transaction holds every reader's cursor below it while it runs; a build
-    /// killed in between merges the events after the progress again, which leaves the views as they were (merging is
-    /// idempotent, and each view ends with its own latest events).
+    /// Writes the views changed since the last flush, then this progress: where a resumed build starts. Each chunk of views
+    /// is its own transaction, off the feed, and the progress another; a build killed in between merges the events after
+    /// the progress again, which leaves the views as they were (merging is idempotent, and each view ends with its own
+    /// latest events). While nothing else works in the database, two connections write every other chunk: PostgreSQL
+    /// stores one while the next is serialised, on both cores; otherwise one, pausing after each chunk.
     /// </summary>
     public async Task<RebuildProgress> FlushAsync(RebuildProgress progress, CancellationToken cancellation)
     {
+        using var timing = new Timing(_writing);
+        var chunks = _dirty.Chunk(FlushChunk).ToList();
+        var writers = await OthersWorkingAsync(null, null, cancellation) ? 1 : 2;
+        await Task.WhenAll(Enumerable.Range(0, writers).Select(async first =>
+        {
+            await using var connection = await database.OpenConnectionAsync(cancellation);
+            for (var i = first; i < chunks.Count; i += writers)
+            {
+                var started = Stopwatch.GetTimestamp();
+                await WriteAsync(connection, null, chunks[i], cancellation);
+                await PauseForRequestsAsync(Stopwatch.GetElapsedTime(started), cancellation);
+            }
+        }));
         await using var connection = await database.OpenConnectionAsync(cancellation);
-        return await FlushAsync(connection, null, progress, cancellation);
+        return await FlushedAsync(connection, null, progress, cancellation);
     }
 
-    /// <param name="transaction">The switch's transaction; null: each write commits by itself.</param>
-    private async Task<RebuildProgress> FlushAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, RebuildProgress progress,
+    /// <summary>The switch's flush, in its transaction.</summary>
+    private async Task<RebuildProgress> FlushAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, RebuildProgress progress,
         CancellationToken cancellation)
     {
-        _writing.Start();
-        _viewsWritten += _dirty.Count;
-        foreach (var chunk in _dirty.Chunk(FlushChunk))
+        using var timing = new Timing(_writing);
+        foreach (var chunk in _dirty.Chunk(FlushChunk)) await WriteAsync(connection, transaction, chunk, cancellation);
+        return await FlushedAsync(connection, transaction, progress, cancellation);
+    }
+
+    /// <param name="transaction">The switch's transaction; null: the write commits by itself.</param>
+    private async Task WriteAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string[] keys, CancellationToken cancellation)
+    {
+        await using var write = new NpgsqlBatch(connection, transaction)
         {
-            var started = Stopwatch.GetTimestamp();
-            await using var write = new NpgsqlBatch(connection, transaction)
-            {
-                BatchCommands = { _upsert.Command(chunk.Select(key => _cache[key]).ToList(), serializer) },
-            };
-            await write.ExecuteNonQueryAsync(cancellation);
-            if (transaction is null) await PauseForRequestsAsync(Stopwatch.GetElapsedTime(started), cancellation);
-        }
+            BatchCommands = { OffFeed(transaction), _upsert.Command(keys.Select(key => _cache[key]).ToList(), serializer) },
+        };
+        await write.ExecuteNonQueryAsync(cancellation);
+        Interlocked.Add(ref _viewsWritten, keys.Length);
+    }
+
+    /// <summary>After the views changed are written: forgets them (all views held, when more than a flush writes) and saves the progress.</summary>
+    private async Task<RebuildProgress> FlushedAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, RebuildProgress progress,
+        CancellationToken cancellation)
+    {
         _dirty.Clear();
         if (_cache.Count > viewsPerFlush) _cache.Clear();
         _sinceFlush.Restart();
-        var saved = await progress.SaveAsync(connection, transaction, cancellation);
-        _writing.Stop();
-        return saved;
+        return await progress.SaveAsync(connection, transaction, cancellation);
     }
 
     /// <summary>Reads a page: the rows of writers that were running at the last page and have ended, then the next rows.</summary>
@@ -236,17 +257,22 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// </summary>
     public async Task CreateIndexesAsync(CancellationToken cancellation)
     {
+        using var timing = new Timing(_indexing);
         var indexes = await IndexesAsync(database, cancellation);
         foreach (var index in indexes.Where(index => index.Table == Live && !indexes.Any(built => built.Table == Table && built.Definition == index.Definition)))
         {
             await using var create = database.CreateCommand(
-                IndexShape().Replace(index.Sql, $"INDEX {index.Name}_next ON {Schema}.{Table}", 1));
+                $"{OffFeedWrites.MarkSql}; {IndexShape().Replace(index.Sql, $"INDEX {index.Name}_next ON {Schema}.{Table}", 1)}");
             create.CommandTimeout = 0;
             await create.ExecuteNonQueryAsync(cancellation);
         }
-        await using var analyze = database.CreateCommand($"vacuum (analyze) {Schema}.{Table}");
-        analyze.CommandTimeout = 0;
-        await analyze.ExecuteNonQueryAsync(cancellation);
+        // Vacuuming takes no transaction id, analysing does (it writes the statistics): apart, so that it can say it is off the feed.
+        foreach (var sql in new[] { $"vacuum {Schema}.{Table}", $"{OffFeedWrites.MarkSql}; analyze {Schema}.{Table}" })
+        {
+            await using var step = database.CreateCommand(sql);
+            step.CommandTimeout = 0;
+            await step.ExecuteNonQueryAsync(cancellation);
+        }
     }
 
     private sealed record Index(string Table, string Name, string Sql, string Definition);
@@ -275,7 +301,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// </summary>
     public async Task<long> CompareAsync(IReadOnlyCollection<string>? keys, CancellationToken cancellation)
     {
-        // Each page's statements commit by themselves: no transaction id held while it runs (see FlushAsync).
+        // Each page's statements commit by themselves, off the feed (see FlushAsync).
         _comparing.Start();
         await using var connection = await database.OpenConnectionAsync(cancellation);
         var differing = await CompareAsync(connection, null, keys, cancellation);
@@ -313,6 +339,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
                              {
                                  BatchCommands =
                                  {
+                                     OffFeed(transaction),
                                      // The records compared again start from "same"; those that differ are listed anew.
                                      chunk is null ? new NpgsqlBatchCommand("select") : SessionBatch.Command($"delete from {Schema}.{Changed} where id = any($1)", chunk),
                                      SessionBatch.Command($"insert into {Schema}.{Changed} (id) select unnest($1::varchar[]) on conflict do nothing", differ),
@@ -352,6 +379,12 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         await using (var take = new NpgsqlCommand($"select {(stamped ? FeedStamps.TakeSql : RowSecurity.TransactionIdSql)}", connection, transaction))
             reissuedAt = (long)(await take.ExecuteScalarAsync(cancellation))!;
         await ReissueAsync(connection, transaction, reissuedAt, cancellation);
+
+        // PostgreSQL cancels an autovacuum holding a table that a lock waits for once the wait has lasted deadlock_timeout
+        // (1 s by default); only a superuser may shorten it. After a large import the switch waited that second for the log.
+        await using (var sooner = new NpgsqlCommand("select set_config('deadlock_timeout', '50ms', true) where current_setting('is_superuser') = 'on'",
+                         connection, transaction))
+            await sooner.ExecuteNonQueryAsync(cancellation);
 
         // No event or view is written from here until the switch commits: writers under way end first, the others wait
         // at their first lock, holding nothing this needs (a writer that has read the live view and waits to append
@@ -393,7 +426,10 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// </summary>
     public async Task PauseForRequestsAsync(TimeSpan step, CancellationToken cancellation)
     {
-        if (await OthersWorkingAsync(null, null, cancellation)) await Task.Delay(step < MaxPause ? step : MaxPause, cancellation);
+        if (!await OthersWorkingAsync(null, null, cancellation)) return;
+        var pause = step < MaxPause ? step : MaxPause;
+        await Task.Delay(pause, cancellation);
+        Interlocked.Add(ref _pausedTicks, pause.Ticks);
     }
 
     private static readonly TimeSpan MaxPause = TimeSpan.FromSeconds(1);
@@ -427,6 +463,12 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         await using var wait = new NpgsqlCommand(lockSql, connection, transaction);
         await wait.ExecuteNonQueryAsync(cancellation);
     }
+
+    /// <summary>
+    /// The first statement of a write of the build: outside the switch it writes nothing readers read, and says so, so that
+    /// reads do not wait for it (<see cref="OffFeedWrites"/>); the switch's position is one they must wait for.
+    /// </summary>
+    private static NpgsqlBatchCommand OffFeed(NpgsqlTransaction? transaction) => new(transaction is null ? OffFeedWrites.MarkSql : "select");
 
     /// <summary>Marks the new views of the records that differ as reissued at this position (not moving any back).</summary>
     private static async Task ReissueAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long at, CancellationToken cancellation)
@@ -466,8 +508,10 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// <summary>Where the build's time went, for the log (docs/benchmarks.md "Rebuild").</summary>
     public string Timings =>
         $"waiting for reads {_reading.Elapsed.TotalSeconds:0.0} s, merging {_merging.Elapsed.TotalSeconds:0.0} s, " +
-        $"writing {_viewsWritten} views {_writing.Elapsed.TotalSeconds:0.0} s, comparing {_comparing.Elapsed.TotalSeconds:0.0} s, " +
-        $"switching {_switching.Elapsed.TotalSeconds:0.0} s (waiting for locks {_locking.Elapsed.TotalSeconds:0.0} s)";
+        $"writing {_viewsWritten} views {_writing.Elapsed.TotalSeconds:0.0} s, indexing {_indexing.Elapsed.TotalSeconds:0.0} s, " +
+        $"comparing {_comparing.Elapsed.TotalSeconds:0.0} s, switching {_switching.Elapsed.TotalSeconds:0.0} s " +
+        $"(waiting for locks {_locking.Elapsed.TotalSeconds:0.0} s), pausing for requests {TimeSpan.FromTicks(_pausedTicks).TotalSeconds:0.0} s, " +
+        $"in all {_open.Elapsed.TotalSeconds:0.0} s";
 
     private readonly struct Timing : IDisposable
     {

@@ -129,8 +129,10 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
             report(progress);
         }
 
-        await build.CreateIndexesAsync(cancellation);
-        var changed = await build.CompareAsync(null, cancellation);
+        // Both only read the new table: its indexes are built while it is compared, on another connection.
+        var comparing = build.CompareAsync(null, cancellation);
+        await Task.WhenAll(build.CreateIndexesAsync(cancellation), comparing);
+        var changed = await comparing;
         var touched = new HashSet<string>();
         while (true)
         {

@@ -215,17 +215,19 @@ public static class ChangeFeed
     /// that started earlier and is still running holds those changes back, and a client that pulls
     /// right after another device pushed should not miss them for that. The wait is bounded; the page
     /// then says it was held back, and what a long transaction holds back comes with a later read.
-    /// The feed clock's latest mark comes from the same statement, so every mark below the horizon is in it.
+    /// Transactions that write nothing the feed reads are not waited for (<see cref="OffFeedWrites"/>: looking
+    /// for them costs a look at the lock table, so only here). The feed clock's latest mark comes from the
+    /// same statement, so every mark below the horizon is in it.
     /// </summary>
     private static async Task<(long Horizon, FeedClock.Latest Clock, bool HeldBack)> SettleAsync(CallerSession<IQuerySession> scope,
         Head head, CancellationToken cancellation)
     {
         var (horizon, clock) = (head.Horizon, head.Clock);
         var deadline = DateTime.UtcNow + MaxSettleWait;
-        while (horizon <= head.Newest && DateTime.UtcNow < deadline)
+        for (var look = 0; horizon <= head.Newest && DateTime.UtcNow < deadline; look++)
         {
-            await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
-            await using var reader = await scope.ExecuteAsync([new NpgsqlBatchCommand($"select {Horizon}, ({FeedClock.LatestSql})")], cancellation);
+            if (look > 0) await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
+            await using var reader = await scope.ExecuteAsync([new NpgsqlBatchCommand($"select {OffFeedWrites.HorizonSql}, ({FeedClock.LatestSql})")], cancellation);
             await reader.ReadAsync(cancellation);
             (horizon, clock) = (reader.GetInt64(0), scope.Serializer.FromJson<FeedClock.Latest>(reader, 1));
         }
