@@ -14,47 +14,74 @@ public static class RebuildScenario
 {
     private const int Devices = 4;
 
+    /// <param name="args">Events (default 1,000,000), then rounds (default 3): a round is an export and a rebuild alone,
+    /// then the devices without a rebuild for 20 s and during one. Single rounds swing with the machine: compare medians.</param>
     public static async Task RunAsync(string[] args)
     {
         var events = args.Length > 0 ? int.Parse(args[0]) : 1_000_000;
+        var rounds = args.Length > 1 ? int.Parse(args[1]) : 3;
         await using var production = await ProductionServer.StartAsync();
         var server = production.Server;
         var token = production.ClientFor("bench-user").Token;
         await ExportScenario.LoadAsync(server.BaseAddress, token, production.Database, events);
-
         var (_, rawSeconds) = await ExportScenario.RawCopyAsync(production.Database);
-        var (_, export) = await ExportScenario.ExportAsync(server.BaseAddress, token);
-        var quiet = await RebuildAsync(server);
-        var exportRate = events / export.TotalSeconds;
-        var rebuildRate = quiet.Events / quiet.Took.TotalSeconds;
 
-        var without = await LoadAsync(production, () => Task.Delay(TimeSpan.FromSeconds(20)));
-        Rebuilt? underLoad = null;
-        var during = await LoadAsync(production, async () => underLoad = await RebuildAsync(server));
-
-        Console.WriteLine();
-        Console.WriteLine($"| {events:N0} events | events/s | ratio to export |");
-        Console.WriteLine("|---|---|---|");
-        Console.WriteLine($"| raw PostgreSQL (COPY of the event rows) | {events / rawSeconds:N0} | {export.TotalSeconds / rawSeconds:F2} |");
-        Console.WriteLine($"| export (`GET /backup/export`) | {exportRate:N0} | 1.00 |");
-        Console.WriteLine($"| rebuild, nothing else running | {rebuildRate:N0} | {rebuildRate / exportRate:F2} |");
-        Console.WriteLine($"| rebuild under {Devices} devices pushing and pulling | {underLoad!.Events / underLoad.Took.TotalSeconds:N0} | " +
-                          $"{underLoad.Events / underLoad.Took.TotalSeconds / exportRate:F2} |");
-        Console.WriteLine();
-        Console.WriteLine($"| {Devices} devices, each pushing 10 records then pulling, in a loop | without a rebuild | during a rebuild | ratio |");
-        Console.WriteLine("|---|---|---|---|");
-        foreach (var (name, a, b) in new[] { ("push", without.Push, during.Push), ("pull", without.Pull, during.Pull) })
+        var results = new List<Round>();
+        for (var round = 1; round <= rounds; round++)
         {
-            Console.WriteLine($"| {name} p50, ms | {Stats.Percentile(a, 50):F1} | {Stats.Percentile(b, 50):F1} | {Stats.Percentile(b, 50) / Stats.Percentile(a, 50):F2} |");
-            Console.WriteLine($"| {name} p99, ms | {Stats.Percentile(a, 99):F1} | {Stats.Percentile(b, 99):F1} | {Stats.Percentile(b, 99) / Stats.Percentile(a, 99):F2} |");
+            var (_, export) = await ExportScenario.ExportAsync(server.BaseAddress, token);
+            var quiet = await RebuildAsync(server);
+            var without = await LoadAsync(production, () => Task.Delay(TimeSpan.FromSeconds(20)));
+            Rebuilt? underLoad = null;
+            var during = await LoadAsync(production, async () => underLoad = await RebuildAsync(server));
+            results.Add(new Round(events / export.TotalSeconds, quiet, underLoad!, without, during));
         }
-        Console.WriteLine($"| requests (errors) | {without.Push.Count + without.Pull.Count} ({without.Errors}) | {during.Push.Count + during.Pull.Count} ({during.Errors}) | |");
+
         Console.WriteLine();
-        Console.WriteLine($"records changed by the rebuilds: {quiet.Changed:N0} (nothing changed in between), {underLoad.Changed:N0}");
+        Console.WriteLine($"raw PostgreSQL (COPY of the {events:N0} event rows): {events / rawSeconds:N0} events/s");
+        Console.WriteLine();
+        Console.WriteLine($"| round | export, events/s | rebuild alone, events/s | ratio to export | rebuild under {Devices} devices, events/s | ratio |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        foreach (var (round, i) in results.Select((round, i) => (round, i + 1)))
+            Console.WriteLine($"| {i} | {round.ExportRate:N0} | {round.Quiet.Rate:N0} | {round.Quiet.Rate / round.ExportRate:F2} | " +
+                              $"{round.UnderLoad.Rate:N0} | {round.UnderLoad.Rate / round.ExportRate:F2} |");
+        Console.WriteLine($"| median | | | {Median(results.Select(round => round.Quiet.Rate / round.ExportRate)):F2} | | " +
+                          $"{Median(results.Select(round => round.UnderLoad.Rate / round.ExportRate)):F2} |");
+        Console.WriteLine();
+        Console.WriteLine($"{Devices} devices, each pushing 10 records then pulling, in a loop: ms without a rebuild → during one (ratio)");
+        Console.WriteLine();
+        Console.WriteLine("| round | push p50 | push p99 | pull p50 | pull p99 | requests (errors) | server GC pauses, share of the time |");
+        Console.WriteLine("|---|---|---|---|---|---|---|");
+        foreach (var (round, i) in results.Select((round, i) => (round, i + 1)))
+            Console.WriteLine($"| {i} | {Change(round.Without.Push, round.During.Push, 50)} | {Change(round.Without.Push, round.During.Push, 99)} | " +
+                              $"{Change(round.Without.Pull, round.During.Pull, 50)} | {Change(round.Without.Pull, round.During.Pull, 99)} | " +
+                              $"{round.Without.Requests} ({round.Without.Errors}) → {round.During.Requests} ({round.During.Errors}) | " +
+                              $"{round.Without.GcPauseShare:P1} → {round.During.GcPauseShare:P1} |");
+        Console.WriteLine($"| median ratio | {Median(results.Select(round => Ratio(round.Without.Push, round.During.Push, 50))):F2} | " +
+                          $"{Median(results.Select(round => Ratio(round.Without.Push, round.During.Push, 99))):F2} | " +
+                          $"{Median(results.Select(round => Ratio(round.Without.Pull, round.During.Pull, 50))):F2} | " +
+                          $"{Median(results.Select(round => Ratio(round.Without.Pull, round.During.Pull, 99))):F2} | | |");
+        Console.WriteLine();
+        Console.WriteLine("records changed by the rebuilds (nothing changes between them): " +
+                          string.Join(", ", results.SelectMany(round => new[] { round.Quiet.Changed, round.UnderLoad.Changed })));
         foreach (var line in server.Output.Split('\n').Where(line => line.Contains("Rebuilt the record view"))) Console.WriteLine(line.Trim());
     }
 
-    private sealed record Rebuilt(long Events, long Changed, TimeSpan Took);
+    private sealed record Round(double ExportRate, Rebuilt Quiet, Rebuilt UnderLoad, Latencies Without, Latencies During);
+
+    private static double Ratio(List<double> without, List<double> during, double percentile) =>
+        Stats.Percentile(during, percentile) / Stats.Percentile(without, percentile);
+
+    private static string Change(List<double> without, List<double> during, double percentile) =>
+        $"{Stats.Percentile(without, percentile):F1} → {Stats.Percentile(during, percentile):F1} ({Ratio(without, during, percentile):F2})";
+
+    /// <summary>The middle round's figure (of an even number, the lower middle one).</summary>
+    private static double Median(IEnumerable<double> values) => Stats.Percentile(values.ToList(), 50);
+
+    private sealed record Rebuilt(long Events, long Changed, TimeSpan Took)
+    {
+        public double Rate => Events / Took.TotalSeconds;
+    }
 
     /// <summary>Starts a rebuild through the admin endpoint and waits for its switch.</summary>
     private static async Task<Rebuilt> RebuildAsync(ServerProcess server)
@@ -78,7 +105,11 @@ public static class RebuildScenario
         }
     }
 
-    private sealed record Latencies(List<double> Push, List<double> Pull, int Errors);
+    /// <param name="GcPauseShare">The share of the time the server's garbage collector stopped its threads.</param>
+    private sealed record Latencies(List<double> Push, List<double> Pull, int Errors, double GcPauseShare)
+    {
+        public int Requests => Push.Count + Pull.Count;
+    }
 
     /// <summary>Devices push 10 new records then pull their table, in a loop, for as long as <paramref name="during"/> runs.</summary>
     private static async Task<Latencies> LoadAsync(ProductionServer production, Func<Task> during)
@@ -106,9 +137,13 @@ public static class RebuildScenario
                 if (pulled.Status == HttpStatusCode.OK) cursor = pulled.Cursor;
             }
         })).ToList();
+        using var metrics = new HttpClient { BaseAddress = production.Server.BaseAddress };
+        var (pausedBefore, watch) = (await ServerTimings.GcPauseSecondsAsync(metrics), Stopwatch.StartNew());
         await during();
+        var paused = await ServerTimings.GcPauseSecondsAsync(metrics) - pausedBefore;
+        var share = paused / watch.Elapsed.TotalSeconds;
         await stop.CancelAsync();
         await Task.WhenAll(devices);
-        return new Latencies(push, pull, errors);
+        return new Latencies(push, pull, errors, share);
     }
 }

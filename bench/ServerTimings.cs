@@ -34,6 +34,13 @@ public sealed partial class ServerTimings
         return counts.OrderBy(bucket => bucket.Key).First(bucket => bucket.Value >= p / 100 * total).Key * 1000;
     }
 
+    /// <summary>The server's garbage-collection pauses so far, in seconds: they stop its request threads too.</summary>
+    public static async Task<double> GcPauseSecondsAsync(HttpClient client) =>
+        double.Parse(GcPause().Match(await client.GetStringAsync("/metrics")).Groups[1].Value, CultureInfo.InvariantCulture);
+
+    [GeneratedRegex(@"^system_runtime_dotnet_gc_pause_time (\S+)$", RegexOptions.Multiline)]
+    private static partial Regex GcPause();
+
     [GeneratedRegex("""http_request_duration_seconds_bucket\{code="200",method="POST",[^}]*endpoint="/sync/\{appId\}",le="([^"]+)"\} (\d+)""")]
     private static partial Regex PushBucket();
 }
