@@ -22,13 +22,15 @@ public static class OffFeedWrites
 
     /// <summary>
     /// The commit horizon (<c>pg_snapshot_xmin</c>) leaving out transactions that took the mark: the oldest other
-    /// transaction id still running, else the next id to be handed out.
+    /// transaction id still running, else the next id to be handed out. The lock table is read once.
     /// </summary>
     public const string HorizonSql =
-        "(select least(pg_snapshot_xmax(snapshot.s)::text::bigint, (select min(x::text::bigint) from pg_snapshot_xip(snapshot.s) as x " +
-        "where x::text::bigint % 4294967296 <> all (array(" +
-        "select own.transactionid::text::bigint from pg_locks as own join pg_locks as mark on mark.virtualtransaction = own.virtualtransaction " +
-        "where own.locktype = 'transactionid' and own.mode = 'ExclusiveLock' and own.granted " +
-        $"and mark.locktype = 'advisory' and mark.objsubid = 1 and mark.granted and ((mark.classid::bigint << 32) | mark.objid::bigint) = {Key}))))" +
-        " from (select pg_current_snapshot() as s) as snapshot)";
+        "(with locks as materialized (select locktype, mode, granted, virtualtransaction, transactionid, classid, objid, objsubid from pg_locks " +
+        "where locktype in ('transactionid', 'advisory') and granted), " +
+        "off_feed as (select own.transactionid::text::bigint as xid from locks as own join locks as mark using (virtualtransaction) " +
+        "where own.locktype = 'transactionid' and own.mode = 'ExclusiveLock' " +
+        $"and mark.locktype = 'advisory' and mark.objsubid = 1 and ((mark.classid::bigint << 32) | mark.objid::bigint) = {Key}) " +
+        "select least(pg_snapshot_xmax(snapshot.s)::text::bigint, (select min(x::text::bigint) from pg_snapshot_xip(snapshot.s) as x " +
+        "where x::text::bigint % 4294967296 <> all (array(select xid from off_feed)))) " +
+        "from (select pg_current_snapshot() as s) as snapshot)";
 }
