@@ -224,9 +224,9 @@ public static class ChangeFeed
     {
         var (horizon, clock) = (head.Horizon, head.Clock);
         var deadline = DateTime.UtcNow + MaxSettleWait;
-        for (var look = 0; horizon <= head.Newest && DateTime.UtcNow < deadline; look++)
+        while (horizon <= head.Newest && DateTime.UtcNow < deadline)
         {
-            if (look > 0) await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
+            await Task.Delay(TimeSpan.FromMilliseconds(5), cancellation);
             await using var reader = await scope.ExecuteAsync([new NpgsqlBatchCommand($"select {OffFeedWrites.HorizonSql}, ({FeedClock.LatestSql})")], cancellation);
             await reader.ReadAsync(cancellation);
             (horizon, clock) = (reader.GetInt64(0), scope.Serializer.FromJson<FeedClock.Latest>(reader, 1));
