@@ -61,7 +61,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
 
     private readonly RecordViewUpsert _upsert = new(Schema, Table);
     private readonly Stopwatch _reading = new(), _merging = new(), _writing = new(), _indexing = new(), _comparing = new(), _switching = new(), _locking = new();
-    private readonly Stopwatch _open = Stopwatch.StartNew();
+    private readonly Stopwatch _sinceOpened = Stopwatch.StartNew();
     private readonly Stopwatch _sinceFlush = Stopwatch.StartNew();
     private long _viewsWritten, _pausedTicks;
     private readonly Dictionary<string, RecordView> _cache = new();
@@ -512,7 +512,7 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         $"writing {_viewsWritten} views {_writing.Elapsed.TotalSeconds:0.0} s, indexing {_indexing.Elapsed.TotalSeconds:0.0} s, " +
         $"comparing {_comparing.Elapsed.TotalSeconds:0.0} s, switching {_switching.Elapsed.TotalSeconds:0.0} s " +
         $"(waiting for locks {_locking.Elapsed.TotalSeconds:0.0} s), pausing for requests {TimeSpan.FromTicks(_pausedTicks).TotalSeconds:0.0} s, " +
-        $"in all {_open.Elapsed.TotalSeconds:0.0} s";
+        $"in all {_sinceOpened.Elapsed.TotalSeconds:0.0} s";
 
     private readonly struct Timing : IDisposable
     {
