@@ -33,6 +33,9 @@ public sealed class TracingTests(TracingFixture tracing)
         var node2 = TracingFixture.NodeOf(tracing.Node2);
         var delivery = await EventuallyAsync(() => tracing.Recorded().FirstOrDefault(span =>
             span.OperationName == SyncTracing.Delivery && Tag(span, SyncTracing.NodeTag) == node2 && Tag(span, "manasync.transport") == "sse"));
+        // The push's request span ends (and is recorded) only after its answer has reached the client: wait for it too.
+        await EventuallyAsync(() => tracing.Recorded().FirstOrDefault(span =>
+            span.TraceId == delivery.TraceId && span.Kind == ActivityKind.Server && span.ParentSpanId == default));
         var trace = tracing.Recorded().Where(span => span.TraceId == delivery.TraceId).ToList();
         var byId = trace.ToDictionary(span => span.SpanId);
 
