@@ -100,7 +100,9 @@ public static class RebuildScenario
                 case "switched":
                     return new Rebuilt(status.GetProperty("eventsDone").GetInt64(), status.GetProperty("changedRecords").GetInt64(), watch.Elapsed);
                 case "failed" or "idle":
-                    throw new InvalidOperationException(status.ToString());
+                    // With the server's account of the failure: the statement that failed is in its stack trace.
+                    throw new InvalidOperationException(string.Join('\n', server.Output.Split('\n')
+                        .SkipWhile(line => !line.Contains("rebuild failed")).Take(40).Prepend(status.ToString())));
             }
         }
     }

@@ -223,6 +223,90 @@ public sealed class OnlineRebuildTests(RebuildFixture app) : IAsyncLifetime
         Assert.Equal("switched", end.State);
     }
 
+    [Fact]
+    public async Task A_push_whose_transaction_is_newer_than_any_ended_one_and_commits_after_a_page_read_past_it_is_in_the_switched_view()
+    {
+        var (erin, gina) = (UniqueIds.New("erin"), UniqueIds.New("gina"));
+        // Two pages and a little: the scenario is staged while the first merges, before the third is read.
+        await PushHistoryAsync(UniqueIds.New("carol"), 20_500);
+        const long gate = 7881702187703290001;
+        await using var admin = new NpgsqlConnection(app.ConnectionString);
+        await admin.OpenAsync();
+        // A writer stalled between taking its event's position (nextval, in Marten's append function) and storing the row,
+        // as a busy machine can stall it: a trigger that fires before the row is stored waits for the test's lock.
+        await ExecuteAsync(admin,
+            $"""
+            select pg_advisory_lock({gate});
+            create function {MartenSetup.Schema}.test_stall() returns trigger language plpgsql as $$
+            begin perform pg_advisory_lock_shared({gate}); perform pg_advisory_unlock_shared({gate}); return new; end $$;
+            create trigger test_stall before insert on {MartenSetup.Schema}.mt_events
+            for each row when (new.data ->> 'recordId' = 'late') execute function {MartenSetup.Schema}.test_stall();
+            """);
+        try
+        {
+            Task<Reply>? late = null;
+            var staged = 0;
+            var rebuild = Task.Run(() => app.Rebuilder.RunAsync(false, _ =>
+            {
+                if (Interlocked.Exchange(ref staged, 1) == 0) late = StageAsync().GetAwaiter().GetResult();
+            }, CancellationToken.None));
+            await WaitUntilAsync(async () => await RebuildWaitsForALockAsync() || rebuild.IsCompleted);
+            await ExecuteAsync(admin, $"select pg_advisory_unlock({gate})");
+            (await late!).AssertStatus(HttpStatusCode.OK);
+            var end = await rebuild;
+
+            Assert.Equal("switched", end.State);
+            await AssertViewIsTheReplayAsync();
+            var (pulled, _) = await app.ClientFor(erin, "tablet").PullAllAsync("todo", "tasks");
+            Assert.Contains(pulled, change => change["id"]!.GetValue<string>() == "late");
+        }
+        finally
+        {
+            await ExecuteAsync(admin, $"select pg_advisory_unlock_all(); drop trigger if exists test_stall on {MartenSetup.Schema}.mt_events; " +
+                                      $"drop function if exists {MartenSetup.Schema}.test_stall()");
+        }
+
+        // An older transaction (gina's push, held at its lock) takes its position after a newer one (erin's) took its own,
+        // and commits first: the newer one, still running, is then newer than every transaction that has ended.
+        async Task<Task<Reply>> StageAsync()
+        {
+            await using var holder = new NpgsqlConnection(app.ConnectionString);
+            await holder.OpenAsync();
+            await using var held = await holder.BeginTransactionAsync();
+            await using (var hold = new NpgsqlBatch(holder, held) { BatchCommands = { WriteLocks.Command([WriteLocks.StreamLockKey(WriteLocks.Stream("todo", gina))]) } })
+                await hold.ExecuteNonQueryAsync();
+            var early = app.ClientFor(gina, "laptop").PushAsync("todo", Batch(Insert("tasks", "early", new { title = "early" })));
+            await WaitUntilAsync(async () => await AdvisoryWaitsAsync(admin) == 1);
+            var stalled = app.ClientFor(erin, "phone").PushAsync("todo", Batch(Insert("tasks", "late", new { title = "late" })));
+            await WaitUntilAsync(async () => await AdvisoryWaitsAsync(admin, gate) == 1);
+            await held.CommitAsync();
+            (await early).AssertStatus(HttpStatusCode.OK);
+            return stalled;
+        }
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql)
+    {
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>Sessions waiting for an advisory lock (that one, when given).</summary>
+    private static async Task<long> AdvisoryWaitsAsync(NpgsqlConnection connection, long? key = null)
+    {
+        await using var waiting = new NpgsqlCommand(
+            "select count(*) from pg_locks where locktype = 'advisory' and not granted and ($1::bigint is null or objsubid = 1 and classid::bigint = $1 and objid::bigint = $2)",
+            connection)
+        {
+            Parameters =
+            {
+                new NpgsqlParameter { Value = key is { } k ? (k >> 32) & 0xFFFFFFFF : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
+                new NpgsqlParameter { Value = key is { } l ? l & 0xFFFFFFFF : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
+            },
+        };
+        return (long)(await waiting.ExecuteScalarAsync())!;
+    }
+
     private async Task<bool> RebuildWaitsForALockAsync()
     {
         await using var connection = new NpgsqlConnection(app.ConnectionString);

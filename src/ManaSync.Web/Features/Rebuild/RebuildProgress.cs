@@ -19,7 +19,8 @@ public enum RebuildPhase
     Switched,
 }
 
-/// <summary>A transaction that was running when a page was read, and the log position below which its events may lie.</summary>
+/// <summary>A transaction that was running when a page was read, and the log position above which its events may lie.</summary>
+/// <param name="Xid">Its id as its rows carry it (<c>xmin</c>, 32 bits).</param>
 public sealed record PendingWriter(long Xid, long Floor);
 
 /// <summary>

@@ -27,9 +27,11 @@ namespace ManaSync.Web.Features.Rebuild;
 /// cursor below it, and reads do not wait for these.</para>
 /// <para><b>Late commits.</b> A writer takes its <c>seq_id</c> when it inserts, and may commit after a page with higher
 /// ones was read: those events are invisible to that page. Every page therefore notes the transactions running when it
-/// was read (their rows are the only ones below its end it may have missed) and later pages read those transactions'
-/// rows (by <c>xmin</c>) once they have ended, before any newer event; a record's later events wait for its earlier
-/// writer's lock, so its events are still merged in log order.</para>
+/// was read, all of them (<see cref="RunningAtOrAfterAsync"/>: their rows are the only ones below its end it may have missed),
+/// and later pages read those transactions' rows (by <c>xmin</c>) once they have ended, before any newer event; a record's
+/// later events wait for its earlier writer's lock, so its events are still merged in log order. This holds because a writer
+/// takes its transaction id in its first statement (<see cref="CallerSessions"/>), before any position in the log: one
+/// that was not running at a page takes positions above that page's end.</para>
 /// <para><b>Switching.</b> Records whose state, as clients see it, differs between the two views are listed while
 /// pushes go on. Then one transaction takes a position (a writer's, which holds readers' cursors below it until it
 /// commits), marks the new views of those records as reissued there (<see cref="RecordView.Reissued"/>: readers with
@@ -198,26 +200,28 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     private async Task<PageRead> ReadPageAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, RebuildProgress progress,
         CancellationToken cancellation)
     {
-        var pending = progress.Pending;
+        var pending = progress.Pending.Select(p => p with { Xid = p.Xid % XidSpace }).ToList();
         var batch = new NpgsqlBatch(connection, transaction)
         {
             BatchCommands =
             {
-                new NpgsqlBatchCommand("select array(select x::text::bigint from pg_snapshot_xip(pg_current_snapshot()) as x)"),
+                new NpgsqlBatchCommand(
+                    "select array(select x::text::bigint from pg_snapshot_xip(s) as x), pg_snapshot_xmax(s)::text::bigint from pg_current_snapshot() as s"),
                 SessionBatch.CommandWith($"select seq_id, data from {Schema}.mt_events where seq_id > $1 and seq_id <= $2 and xmin::text::bigint = any($3) order by seq_id",
-                    pending.Count == 0 ? progress.Cursor : pending.Min(p => p.Floor), progress.Cursor,
-                    pending.Select(p => p.Xid % (1L << 32)).ToArray()),
+                    pending.Count == 0 ? progress.Cursor : pending.Min(p => p.Floor), progress.Cursor, pending.Select(p => p.Xid).ToArray()),
                 SessionBatch.Command($"select seq_id, data from {Schema}.mt_events where seq_id > $1 order by seq_id limit {PageSize}", progress.Cursor),
             },
         };
-        long[] running;
+        HashSet<long> running;
         var cursor = progress.Cursor;
         var events = new List<ChangeRecorded>();
         await using (batch)
         await using (var reader = await batch.ExecuteReaderAsync(cancellation))
         {
             await reader.ReadAsync(cancellation);
-            running = reader.GetFieldValue<long[]>(0);
+            var listed = reader.GetFieldValue<long[]>(0);
+            // Asked now, while the rows stream: the snapshot is taken.
+            var unlisted = RunningAtOrAfterAsync(reader.GetInt64(1), cancellation);
             for (var result = 0; result < 2; result++)
             {
                 await reader.NextResultAsync(cancellation);
@@ -227,12 +231,39 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
                     events.Add(upcasting.ToCurrent(serializer.FromJson<ChangeRecorded>(reader, 1)));
                 }
             }
+            running = listed.Concat(await unlisted).Select(xid => xid % XidSpace).ToHashSet();
         }
 
         // The writers running now may hold rows below the new cursor; those already noted keep their floor.
         var floors = pending.ToDictionary(p => p.Xid, p => p.Floor);
         var stillRunning = running.Select(xid => new PendingWriter(xid, floors.GetValueOrDefault(xid, progress.Cursor))).ToList();
         return new PageRead(events, events.Select(RecordKey.Of).ToList(), cursor, stillRunning);
+    }
+
+    /// <summary>Transaction ids as rows carry them (<c>xmin</c>): their low 32 bits.</summary>
+    private const long XidSpace = 1L << 32;
+
+    /// <summary>
+    /// The transactions that were running when a snapshot was taken but that it does not list: a snapshot lists only those
+    /// older than its <c>xmax</c> (one past the newest that had ended), and treats every newer one as running. A writer that
+    /// took its id after the last one to end is such a transaction, and its rows may lie below a page's end: an older writer
+    /// can take a later position and commit first (measured: a rebuild under pushes switched without one push's first events).
+    /// Asked after the snapshot was taken: first the ids running now (each holds a lock on its own id), then one past the
+    /// newest that has ended now. One of those running at the snapshot has either ended since (so it is below the second),
+    /// or still runs, and then ran when the first was asked.
+    /// </summary>
+    private async Task<IEnumerable<long>> RunningAtOrAfterAsync(long snapshotXmax, CancellationToken cancellation)
+    {
+        await using var connection = await database.OpenConnectionAsync(cancellation);
+        // Two round trips, each its own transaction and snapshot, whatever the database's default isolation.
+        await using var holdingTheirIds = new NpgsqlCommand(
+            "select array(select transactionid::text::bigint from pg_locks where locktype = 'transactionid' and mode = 'ExclusiveLock' and granted)", connection);
+        var running = (long[])(await holdingTheirIds.ExecuteScalarAsync(cancellation))!;
+        await using var endedBelow = new NpgsqlCommand("select pg_snapshot_xmax(pg_current_snapshot())::text::bigint", connection);
+        var ended = (long)(await endedBelow.ExecuteScalarAsync(cancellation))!;
+        return running.Concat(Range(snapshotXmax, ended));
+
+        static IEnumerable<long> Range(long from, long to) { for (var xid = from; xid < to; xid++) yield return xid; }
     }
 
     /// <summary>Merges events (in the newest schema's shape), in order, into the views they touch (read into memory first when not there).</summary>
@@ -323,14 +354,30 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
             {
                 var started = Stopwatch.GetTimestamp();
                 var pairs = new List<(string Id, RecordView New, RecordView? Old)>();
-                // Views stored the same are the same; only the others are read and compared as clients see them.
+                string? end = null;
+                // Views stored the same are the same; only the others are read and compared as clients see them. A page of
+                // the whole table is its next PageSize views, however few differ, so that no statement reads it all.
                 await using (var read = chunk is null
-                                 ? Command($"select n.id, n.data, o.data from {Schema}.{Table} n left join {Schema}.{Live} o on o.id = n.id where n.id > $1 and n.data is distinct from o.data order by n.id limit {PageSize}", after)
-                                 : Command($"select n.id, n.data, o.data from {Schema}.{Table} n left join {Schema}.{Live} o on o.id = n.id where n.id = any($1) and n.data is distinct from o.data", (object)chunk))
+                                 ? new NpgsqlBatch(connection, transaction)
+                                 {
+                                     BatchCommands =
+                                     {
+                                         SessionBatch.Command($"select {PageEnd(Table)}", after),
+                                         SessionBatch.Command($"{Pairs} where n.id > $1 and n.id <= {PageEnd(Table)} and n.data is distinct from o.data", after),
+                                     },
+                                 }
+                                 : new NpgsqlBatch(connection, transaction)
+                                 {
+                                     BatchCommands = { SessionBatch.Command($"{Pairs} where n.id = any($1) and n.data is distinct from o.data", chunk) },
+                                 })
+                await using (var reader = await read.ExecuteReaderAsync(cancellation))
                 {
-                    read.Connection = connection;
-                    read.Transaction = transaction;
-                    await using var reader = await read.ExecuteReaderAsync(cancellation);
+                    if (chunk is null)
+                    {
+                        await reader.ReadAsync(cancellation);
+                        end = await reader.IsDBNullAsync(0, cancellation) ? null : reader.GetString(0);
+                        await reader.NextResultAsync(cancellation);
+                    }
                     while (await reader.ReadAsync(cancellation))
                         pairs.Add((reader.GetString(0), serializer.FromJson<RecordView>(reader, 1),
                             await reader.IsDBNullAsync(2, cancellation) ? null : serializer.FromJson<RecordView>(reader, 2)));
@@ -348,13 +395,19 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
                              })
                     await note.ExecuteNonQueryAsync(cancellation);
                 if (transaction is null) await PauseForRequestsAsync(Stopwatch.GetElapsedTime(started), cancellation);
-                if (chunk is not null || pairs.Count < PageSize) break;
-                after = pairs[^1].Id;
+                if (end is null) break;
+                after = end;
             }
         }
         await using var count = new NpgsqlCommand($"select count(*) from {Schema}.{Changed}", connection, transaction);
         return (long)(await count.ExecuteScalarAsync(cancellation))!;
     }
+
+    /// <summary>The new views beside the live ones (null where there is none), to compare.</summary>
+    private const string Pairs = $"select n.id, n.data, o.data from {Schema}.{Table} n left join {Schema}.{Live} o on o.id = n.id";
+
+    /// <summary>The last id of the page of a table (keyed by <c>id</c>) after <c>$1</c> (null past its end).</summary>
+    private static string PageEnd(string table) => $"(select max(id) from (select id from {Schema}.{table} where id > $1 order by id limit {PageSize}) as page)";
 
     /// <summary>What clients hold of a record: whether it is alive and where, and each live field's value and updatedAt.</summary>
     public static string Fingerprint(RecordView view) => JsonSerializer.Serialize(new
@@ -471,21 +524,36 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// </summary>
     private static NpgsqlBatchCommand OffFeed(NpgsqlTransaction? transaction) => new(transaction is null ? OffFeedWrites.MarkSql : "select");
 
-    /// <summary>Marks the new views of the records that differ as reissued at this position (not moving any back).</summary>
+    /// <summary>
+    /// Marks the new views of the records that differ as reissued at this position (not moving any back), a page of the
+    /// list at a time: a schema change may change every record, and no statement's time should grow with their number.
+    /// </summary>
     private static async Task ReissueAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long at, CancellationToken cancellation)
     {
-        await using var reissue = new NpgsqlCommand(
-            $"""
-            update {Schema}.{Table} n
-            set position_tx = greatest(n.position_tx, $1), position_index = case when n.position_tx > $1 then n.position_index else 0 end,
-                sole_client = null,
-                data = n.data || jsonb_build_object('reissued', jsonb_build_object('tx', $1, 'index', 0),
-                                                   'positionTx', greatest(n.position_tx, $1),
-                                                   'positionIndex', case when n.position_tx > $1 then n.position_index else 0 end)
-            from {Schema}.{Changed} c
-            where c.id = n.id and (n.data -> 'reissued' ->> 'tx') is distinct from $1::text
-            """, connection, transaction) { Parameters = { new NpgsqlParameter { Value = at } } };
-        await reissue.ExecuteNonQueryAsync(cancellation);
+        for (var after = ""; ;)
+        {
+            await using var page = new NpgsqlBatch(connection, transaction) { BatchCommands = { SessionBatch.Command($"select {PageEnd(Changed)}", after) } };
+            if (await page.ExecuteScalarAsync(cancellation) is not string end) return;
+            await using var reissue = new NpgsqlBatch(connection, transaction)
+            {
+                BatchCommands =
+                {
+                    SessionBatch.CommandWith(
+                        $"""
+                        update {Schema}.{Table} n
+                        set position_tx = greatest(n.position_tx, $1), position_index = case when n.position_tx > $1 then n.position_index else 0 end,
+                            sole_client = null,
+                            data = n.data || jsonb_build_object('reissued', jsonb_build_object('tx', $1, 'index', 0),
+                                                               'positionTx', greatest(n.position_tx, $1),
+                                                               'positionIndex', case when n.position_tx > $1 then n.position_index else 0 end)
+                        from {Schema}.{Changed} c
+                        where c.id > $2 and c.id <= $3 and c.id = n.id and (n.data -> 'reissued' ->> 'tx') is distinct from $1::text
+                        """, at, after, end),
+                },
+            };
+            await reissue.ExecuteNonQueryAsync(cancellation);
+            after = end;
+        }
     }
 
     /// <summary>Drops the live table and gives the new one its name, and its indexes their names (Marten checks them by name).</summary>
