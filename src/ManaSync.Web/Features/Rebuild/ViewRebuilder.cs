@@ -162,6 +162,9 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
             progress = await RebuildProgress.ReadAsync(database, cancellation);
             logger.LogInformation("Rebuilt the record view: {Events} events, {Changed} records changed and reissued; {Timings}",
                 progress.EventsDone, reissued, build.Timings);
+            if (build.KeptRecords > 0)
+                logger.LogError("The rebuilt record view lacked {Kept} records the live one held; they were kept as they were. The build missed " +
+                                "events: report it, with the server's version", build.KeptRecords);
         }
         report(progress);
         return progress;
