@@ -531,13 +531,14 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     }
 
     /// <summary>
-    /// While other sessions are working in the database, pauses as long as the last step took (at most a second): the
-    /// build then takes at most half of what PostgreSQL and the machine give, and runs at full speed when nothing else does.
+    /// While other sessions are working in the database, pauses twice as long as the last step took (at most a second):
+    /// the build then takes at most a third of what PostgreSQL and the machine give, and runs at full speed when nothing
+    /// else does.
     /// </summary>
     public async Task PauseForRequestsAsync(TimeSpan step, CancellationToken cancellation)
     {
         if (!await OthersWorkingAsync(null, null, cancellation)) return;
-        var pause = step < MaxPause ? step : MaxPause;
+        var pause = 2 * step < MaxPause ? 2 * step : MaxPause;
         await Task.Delay(pause, cancellation);
         Interlocked.Add(ref _pausedTicks, pause.Ticks);
     }
