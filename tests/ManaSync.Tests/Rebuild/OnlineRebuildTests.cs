@@ -319,15 +319,8 @@ public sealed class OnlineRebuildTests(RebuildFixture app) : IAsyncLifetime
     private static async Task<long> AdvisoryWaitsAsync(NpgsqlConnection connection, long? key = null)
     {
         await using var waiting = new NpgsqlCommand(
-            "select count(*) from pg_locks where locktype = 'advisory' and not granted and ($1::bigint is null or objsubid = 1 and classid::bigint = $1 and objid::bigint = $2)",
-            connection)
-        {
-            Parameters =
-            {
-                new NpgsqlParameter { Value = key is { } k ? (k >> 32) & 0xFFFFFFFF : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
-                new NpgsqlParameter { Value = key is { } l ? l & 0xFFFFFFFF : DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint },
-            },
-        };
+            "select count(*) from pg_locks where locktype = 'advisory' and not granted and ($1::bigint is null or objsubid = 1 and ((classid::bigint << 32) | objid::bigint) = $1)",
+            connection) { Parameters = { new NpgsqlParameter { Value = (object?)key ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Bigint } } };
         return (long)(await waiting.ExecuteScalarAsync())!;
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using ManaSync.Events;
@@ -352,29 +353,17 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     private async Task FindAbsentAsync(NpgsqlConnection connection, CancellationToken cancellation)
     {
         _absent.Clear();
-        for (var after = ""; ;)
+        await foreach (var (after, end) in IdPagesAsync(connection, null, Live, cancellation))
         {
             var started = Stopwatch.GetTimestamp();
-            await using var find = new NpgsqlBatch(connection)
+            await using var find = new NpgsqlCommand($"select o.id from {Schema}.{Live} o where o.id > $1 and o.id <= $2 " +
+                                                     $"and not exists (select from {Schema}.{Table} n where n.id = o.id)", connection)
             {
-                BatchCommands =
-                {
-                    SessionBatch.Command($"select {PageEnd(Live)}", after),
-                    SessionBatch.Command($"select o.id from {Schema}.{Live} o where o.id > $1 and o.id <= {PageEnd(Live)} " +
-                                         $"and not exists (select from {Schema}.{Table} n where n.id = o.id)", after),
-                },
+                Parameters = { new NpgsqlParameter { Value = after }, new NpgsqlParameter { Value = end } },
             };
-            string? end;
             await using (var reader = await find.ExecuteReaderAsync(cancellation))
-            {
-                await reader.ReadAsync(cancellation);
-                end = await reader.IsDBNullAsync(0, cancellation) ? null : reader.GetString(0);
-                await reader.NextResultAsync(cancellation);
                 while (await reader.ReadAsync(cancellation)) _absent.Add(reader.GetString(0));
-            }
             await PauseForRequestsAsync(Stopwatch.GetElapsedTime(started), cancellation);
-            if (end is null) return;
-            after = end;
         }
     }
 
@@ -400,69 +389,69 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
         CancellationToken cancellation)
     {
         if (keys is null)
+        {
             await using (var clear = new NpgsqlCommand($"truncate {Schema}.{Changed}", connection, transaction))
                 await clear.ExecuteNonQueryAsync(cancellation);
-        var after = "";
-        foreach (var chunk in keys is null ? [null] : keys.Chunk(PageSize).Select(chunk => (string[]?)chunk))
-        {
-            while (true)
-            {
-                var started = Stopwatch.GetTimestamp();
-                var pairs = new List<(string Id, RecordView New, RecordView? Old)>();
-                string? end = null;
-                // Views stored the same are the same; only the others are read and compared as clients see them. A page of
-                // the whole table is its next PageSize views, however few differ, so that no statement reads it all.
-                await using (var read = chunk is null
-                                 ? new NpgsqlBatch(connection, transaction)
-                                 {
-                                     BatchCommands =
-                                     {
-                                         SessionBatch.Command($"select {PageEnd(Table)}", after),
-                                         SessionBatch.Command($"{Pairs} where n.id > $1 and n.id <= {PageEnd(Table)} and n.data is distinct from o.data", after),
-                                     },
-                                 }
-                                 : new NpgsqlBatch(connection, transaction)
-                                 {
-                                     BatchCommands = { SessionBatch.Command($"{Pairs} where n.id = any($1) and n.data is distinct from o.data", chunk) },
-                                 })
-                await using (var reader = await read.ExecuteReaderAsync(cancellation))
-                {
-                    if (chunk is null)
-                    {
-                        await reader.ReadAsync(cancellation);
-                        end = await reader.IsDBNullAsync(0, cancellation) ? null : reader.GetString(0);
-                        await reader.NextResultAsync(cancellation);
-                    }
-                    while (await reader.ReadAsync(cancellation))
-                        pairs.Add((reader.GetString(0), serializer.FromJson<RecordView>(reader, 1),
-                            await reader.IsDBNullAsync(2, cancellation) ? null : serializer.FromJson<RecordView>(reader, 2)));
-                }
-                var differ = pairs.Where(pair => pair.Old is null || Fingerprint(pair.New) != Fingerprint(pair.Old)).Select(pair => pair.Id).ToArray();
-                await using (var note = new NpgsqlBatch(connection, transaction)
-                             {
-                                 BatchCommands =
-                                 {
-                                     OffFeed(transaction),
-                                     // The records compared again start from "same"; those that differ are listed anew.
-                                     chunk is null ? new NpgsqlBatchCommand("select") : SessionBatch.Command($"delete from {Schema}.{Changed} where id = any($1)", chunk),
-                                     SessionBatch.Command($"insert into {Schema}.{Changed} (id) select unnest($1::varchar[]) on conflict do nothing", differ),
-                                 },
-                             })
-                    await note.ExecuteNonQueryAsync(cancellation);
-                if (transaction is null) await PauseForRequestsAsync(Stopwatch.GetElapsedTime(started), cancellation);
-                if (end is null) break;
-                after = end;
-            }
+            // A page of the whole table is its next PageSize views, however few differ, so that no statement reads it all.
+            await foreach (var (after, end) in IdPagesAsync(connection, transaction, Table, cancellation))
+                await ComparePageAsync(connection, transaction, SessionBatch.CommandWith($"{Pairs} where n.id > $1 and n.id <= $2 and {Differ}", after, end),
+                    null, cancellation);
         }
+        else
+            foreach (var chunk in keys.Chunk(PageSize))
+                await ComparePageAsync(connection, transaction, SessionBatch.Command($"{Pairs} where n.id = any($1) and {Differ}", chunk), chunk, cancellation);
         await using var count = new NpgsqlCommand($"select count(*) from {Schema}.{Changed}", connection, transaction);
         return (long)(await count.ExecuteScalarAsync(cancellation))!;
+    }
+
+    /// <summary>Compares the pairs a statement reads, and notes those that differ as clients see them.</summary>
+    /// <param name="again">Records compared before, which start again from "same"; null: none.</param>
+    private async Task ComparePageAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, NpgsqlBatchCommand readPairs, string[]? again,
+        CancellationToken cancellation)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var pairs = new List<(string Id, RecordView New, RecordView? Old)>();
+        await using (var read = new NpgsqlBatch(connection, transaction) { BatchCommands = { readPairs } })
+        await using (var reader = await read.ExecuteReaderAsync(cancellation))
+            while (await reader.ReadAsync(cancellation))
+                pairs.Add((reader.GetString(0), serializer.FromJson<RecordView>(reader, 1),
+                    await reader.IsDBNullAsync(2, cancellation) ? null : serializer.FromJson<RecordView>(reader, 2)));
+        var differ = pairs.Where(pair => pair.Old is null || Fingerprint(pair.New) != Fingerprint(pair.Old)).Select(pair => pair.Id).ToArray();
+        await using (var note = new NpgsqlBatch(connection, transaction)
+                     {
+                         BatchCommands =
+                         {
+                             OffFeed(transaction),
+                             again is null ? new NpgsqlBatchCommand("select") : SessionBatch.Command($"delete from {Schema}.{Changed} where id = any($1)", again),
+                             SessionBatch.Command($"insert into {Schema}.{Changed} (id) select unnest($1::varchar[]) on conflict do nothing", differ),
+                         },
+                     })
+            await note.ExecuteNonQueryAsync(cancellation);
+        if (transaction is null) await PauseForRequestsAsync(Stopwatch.GetElapsedTime(started), cancellation);
     }
 
     /// <summary>The new views beside the live ones (null where there is none), to compare.</summary>
     private const string Pairs = $"select n.id, n.data, o.data from {Schema}.{Table} n left join {Schema}.{Live} o on o.id = n.id";
 
-    /// <summary>The last id of the page of a table (keyed by <c>id</c>) after <c>$1</c> (null past its end).</summary>
-    private static string PageEnd(string table) => $"(select max(id) from (select id from {Schema}.{table} where id > $1 order by id limit {PageSize}) as page)";
+    /// <summary>Views stored the same are the same; only the others are read and compared as clients see them.</summary>
+    private const string Differ = "n.data is distinct from o.data";
+
+    /// <summary>
+    /// A table's ids (its key) in pages of <see cref="PageSize"/>, each as the last id before it and its own last: a
+    /// statement per page can then work on a page, whatever the table's size and however few rows the work touches.
+    /// </summary>
+    private static async IAsyncEnumerable<(string After, string End)> IdPagesAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction,
+        string table, [EnumeratorCancellation] CancellationToken cancellation)
+    {
+        for (var after = ""; ;)
+        {
+            await using var next = new NpgsqlCommand($"select max(id) from (select id from {Schema}.{table} where id > $1 order by id limit {PageSize}) as page",
+                connection, transaction) { Parameters = { new NpgsqlParameter { Value = after } } };
+            if (await next.ExecuteScalarAsync(cancellation) is not string end) yield break;
+            yield return (after, end);
+            after = end;
+        }
+    }
 
     /// <summary>What clients hold of a record: whether it is alive and where, and each live field's value and updatedAt.</summary>
     public static string Fingerprint(RecordView view) => JsonSerializer.Serialize(new
@@ -587,10 +576,8 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
     /// </summary>
     private static async Task ReissueAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, long at, CancellationToken cancellation)
     {
-        for (var after = ""; ;)
+        await foreach (var (after, end) in IdPagesAsync(connection, transaction, Changed, cancellation))
         {
-            await using var page = new NpgsqlBatch(connection, transaction) { BatchCommands = { SessionBatch.Command($"select {PageEnd(Changed)}", after) } };
-            if (await page.ExecuteScalarAsync(cancellation) is not string end) return;
             await using var reissue = new NpgsqlBatch(connection, transaction)
             {
                 BatchCommands =
@@ -609,7 +596,6 @@ public sealed partial class ViewBuild(NpgsqlDataSource database, ISerializer ser
                 },
             };
             await reissue.ExecuteNonQueryAsync(cancellation);
-            after = end;
         }
     }
 
