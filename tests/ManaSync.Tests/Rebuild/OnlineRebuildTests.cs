@@ -301,12 +301,23 @@ public sealed class OnlineRebuildTests(RebuildFixture app) : IAsyncLifetime
             insert into {live} select * from ghost;
             """);
 
+        var keptBefore = await KeptRecordsMetricAsync();
+
         var end = await app.Rebuilder.RunAsync(false, null, CancellationToken.None);
 
         Assert.Equal("switched", end.State);
         Assert.Equal(0, end.ChangedRecords);
         await using var count = new NpgsqlCommand($"select count(*) from {live} where id like '%\"ghost\"]' or id like '%\"t1\"]'", admin);
         Assert.Equal(2L, await count.ExecuteScalarAsync());
+        // What an operator's alert sees; no other test keeps a record, so the count is exact.
+        Assert.Equal(1, await KeptRecordsMetricAsync() - keptBefore);
+    }
+
+    private async Task<double> KeptRecordsMetricAsync()
+    {
+        var scrape = await app.Client.GetStringAsync("/metrics");
+        var line = scrape.Split('\n').SingleOrDefault(line => line.StartsWith("mana_sync_rebuild_kept_records_total "));
+        return line is null ? 0 : double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, string sql)

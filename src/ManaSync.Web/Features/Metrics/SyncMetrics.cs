@@ -9,7 +9,7 @@ namespace ManaSync.Web.Features.Metrics;
 /// <summary>
 /// What GET /metrics reports besides the HTTP request rate and latency (prometheus-net's own):
 /// live connections (under the names existing dashboards use), appends, batch sizes, conflicts,
-/// subscribers and how long a commit takes to reach a node's subscribers.
+/// subscribers, how long a commit takes to reach a node's subscribers, and rebuilds of the record view.
 /// </summary>
 public static class SyncMetrics
 {
@@ -38,6 +38,9 @@ public static class SyncMetrics
         "mana_sync_rebuild_events_total", "Events this node's latest rebuild has to merge, as far as known.");
     private static readonly Gauge RebuildChanged = Prometheus.Metrics.CreateGauge(
         "mana_sync_rebuild_changed_records", "Records whose state this node's latest rebuild changed (reissued to clients).");
+    private static readonly Counter RebuildKept = Prometheus.Metrics.CreateCounter(
+        "mana_sync_rebuild_kept_records_total",
+        "Live records a rebuilt view lacked at its switch, kept as they were. Any is a bug (the build missed events): alert on it.");
 
     /// <summary>Gauges are read from the live state when Prometheus scrapes, so they are never stale.</summary>
     public static void ReportLiveState(LiveConnections connections, LiveHub hub, ViewRebuilder rebuilder) =>
@@ -61,6 +64,8 @@ public static class SyncMetrics
     }
 
     public static void Imported(int events) => EventsAppended.Inc(events);
+
+    public static void KeptAtSwitch(long records) => RebuildKept.Inc(records);
 
     public static void NotificationArrived(TimeSpan lag) => NotificationLag.Observe(Math.Max(0, lag.TotalSeconds));
 }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using ManaSync.Events.Upcasting;
 using ManaSync.Web.Infrastructure;
 using ManaSync.Web.Commands;
+using ManaSync.Web.Features.Metrics;
 using ManaSync.Web.Infrastructure.Sharding;
 using Marten;
 using Npgsql;
@@ -163,8 +164,11 @@ public sealed class ViewRebuilder(ShardDatabases databases, IDocumentStore store
             logger.LogInformation("Rebuilt the record view: {Events} events, {Changed} records changed and reissued; {Timings}",
                 progress.EventsDone, reissued, build.Timings);
             if (build.KeptRecords > 0)
+            {
+                SyncMetrics.KeptAtSwitch(build.KeptRecords);
                 logger.LogError("The rebuilt record view lacked {Kept} records the live one held; they were kept as they were. The build missed " +
                                 "events: report it, with the server's version", build.KeptRecords);
+            }
         }
         report(progress);
         return progress;
