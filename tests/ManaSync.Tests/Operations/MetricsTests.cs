@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Net;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
@@ -6,6 +5,7 @@ using ManaSync.Testing;
 using ManaSync.Tests.Support;
 using Xunit;
 using static ManaSync.Testing.Changes;
+using static ManaSync.Tests.Support.Scrape;
 
 namespace ManaSync.Tests.Operations;
 
@@ -18,12 +18,6 @@ public sealed class MetricsTests(AppFixture app) : SyncTest(app)
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.StartsWith("text/plain", response.Content.Headers.ContentType?.MediaType);
         return await response.Content.ReadAsStringAsync();
-    }
-
-    private static double Value(string scrape, string series)
-    {
-        var match = Regex.Match(scrape, "^" + Regex.Escape(series) + @" ([0-9.eE+-]+)$", RegexOptions.Multiline);
-        return match.Success ? double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
     }
 
     [Fact]

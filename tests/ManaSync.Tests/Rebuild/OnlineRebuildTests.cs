@@ -313,12 +313,8 @@ public sealed class OnlineRebuildTests(RebuildFixture app) : IAsyncLifetime
         Assert.Equal(1, await KeptRecordsMetricAsync() - keptBefore);
     }
 
-    private async Task<double> KeptRecordsMetricAsync()
-    {
-        var scrape = await app.Client.GetStringAsync("/metrics");
-        var line = scrape.Split('\n').SingleOrDefault(line => line.StartsWith("mana_sync_rebuild_kept_records_total "));
-        return line is null ? 0 : double.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
-    }
+    private async Task<double> KeptRecordsMetricAsync() =>
+        Scrape.Value(await app.Client.GetStringAsync("/metrics"), "mana_sync_rebuild_kept_records_total");
 
     private static async Task ExecuteAsync(NpgsqlConnection connection, string sql)
     {
