@@ -43,15 +43,16 @@ public static class ExportScenario
     }
 
     /// <summary>
-    /// Loads one account of <paramref name="events"/> events through /backup/import, then vacuums the log as autovacuum
-    /// would (hint bits and the visibility map set, so no reader pays for the first read after a bulk load).
+    /// Loads one account of <paramref name="events"/> events over <paramref name="records"/> records (default a tenth of
+    /// the events) through /backup/import, then vacuums the log as autovacuum would (hint bits and the visibility map set,
+    /// so no reader pays for the first read after a bulk load).
     /// </summary>
-    public static async Task LoadAsync(Uri server, string token, string database, int events)
+    public static async Task LoadAsync(Uri server, string token, string database, int events, int? records = null)
     {
         var archive = Path.GetTempFileName();
         var load = Stopwatch.StartNew();
         await using (var file = File.Create(archive))
-            await BackupArchive.WriteAsync(file, "bench-user", DateTimeOffset.UtcNow, Generate(events), 1, CancellationToken.None);
+            await BackupArchive.WriteAsync(file, "bench-user", DateTimeOffset.UtcNow, Generate(events, records), 1, CancellationToken.None);
         using (var import = new HttpRequestMessage(HttpMethod.Post, "/backup/import") { Content = new StreamContent(File.OpenRead(archive)) })
         {
             import.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
@@ -82,19 +83,25 @@ public static class ExportScenario
         return (sink.Count, export.Elapsed);
     }
 
-    /// <summary>100 records per 1,000 events, each updated over and over: an account with long histories.</summary>
-    internal static async IAsyncEnumerable<ChangeRecorded> Generate(int count, [EnumeratorCancellation] CancellationToken cancellation = default)
+    /// <summary>
+    /// Inserts <paramref name="records"/> records (default 100 per 1,000 events), then updates them in turn: by default an
+    /// account with long histories.
+    /// </summary>
+    internal static async IAsyncEnumerable<ChangeRecorded> Generate(int count, int? records = null,
+        [EnumeratorCancellation] CancellationToken cancellation = default)
     {
         var start = new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero);
+        var distinct = Math.Clamp(records ?? count / 10, 1, Math.Max(1, count));
         for (var i = 0; i < count; i++)
         {
             var at = start.AddMilliseconds(i);
+            var inserts = i < distinct;
             yield return new ChangeRecorded
             {
                 EventId = Guid.CreateVersion7(at), SchemaVersion = 1, UserId = "bench-user", AppId = "todo", Table = "tasks",
-                RecordId = $"r{i % Math.Max(1, count / 10)}", Op = i < count / 10 ? ChangeOp.Insert : ChangeOp.Update,
-                Data = i < count / 10 ? JsonSerializer.SerializeToElement(new { title = $"task {i}", done = false }) : null,
-                Fields = i < count / 10 ? null : new Dictionary<string, FieldChange>
+                RecordId = $"r{i % distinct}", Op = inserts ? ChangeOp.Insert : ChangeOp.Update,
+                Data = inserts ? JsonSerializer.SerializeToElement(new { title = $"task {i}", done = false }) : null,
+                Fields = inserts ? null : new Dictionary<string, FieldChange>
                 {
                     ["title"] = new(JsonSerializer.SerializeToElement($"task {i} edited"), at),
                 },

@@ -18,16 +18,18 @@ public static class RebuildScenario
     /// from round to round however long the devices push (new records would grow the table with every round).</summary>
     private const int RecordsPerDevice = 5_000;
 
-    /// <param name="args">Events (default 1,000,000), then rounds (default 3): a round is an export and a rebuild alone,
-    /// then the devices without a rebuild for 20 s and during one. Single rounds swing with the machine: compare medians.</param>
+    /// <param name="args">Events (default 1,000,000), rounds (default 3), then the records they make (default a tenth of
+    /// the events): a round is an export and a rebuild alone, then the devices without a rebuild for 20 s and during one.
+    /// Single rounds swing with the machine: compare medians.</param>
     public static async Task RunAsync(string[] args)
     {
         var events = args.Length > 0 ? int.Parse(args[0]) : 1_000_000;
         var rounds = args.Length > 1 ? int.Parse(args[1]) : 3;
+        int? records = args.Length > 2 ? int.Parse(args[2]) : null;
         await using var production = await ProductionServer.StartAsync();
         var server = production.Server;
         var token = production.ClientFor("bench-user").Token;
-        await ExportScenario.LoadAsync(server.BaseAddress, token, production.Database, events);
+        await ExportScenario.LoadAsync(server.BaseAddress, token, production.Database, events, records);
         var (_, rawSeconds) = await ExportScenario.RawCopyAsync(production.Database);
 
         var results = new List<Round>();
